@@ -1,0 +1,3 @@
+"""order-engine: market-order execution for Solana DEXes."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,29 @@
+"""OrderQueue on SAQ: one job per order, keyed by the order id."""
+
+from __future__ import annotations
+
+import uuid
+
+from saq import Queue
+
+EXECUTE_TASK = "execute_order"
+COMPLETED_TTL_S = 3600  # the seed's retention: completed jobs ~1 h ...
+FAILED_TTL_S = 24 * 3600  # ... failed jobs ~24 h (set on the job when it fails for good)
+
+
+class SaqOrderQueue:
+    def __init__(self, queue: Queue, *, max_attempts: int, timeout_s: int) -> None:
+        self._queue = queue
+        self._max_attempts = max_attempts
+        self._timeout_s = timeout_s
+
+    async def enqueue(self, order_id: uuid.UUID) -> None:
+        # SAQ ignores an enqueue whose key already has a job: a second enqueue is a no-op.
+        await self._queue.enqueue(
+            EXECUTE_TASK,
+            key=str(order_id),
+            order_id=str(order_id),
+            retries=self._max_attempts,
+            timeout=self._timeout_s,
+            ttl=COMPLETED_TTL_S,
+        )

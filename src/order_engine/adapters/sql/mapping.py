@@ -1,0 +1,71 @@
+"""Row <-> entity conversion for the orders table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from order_engine.domain.order import Order, StatusEntry
+from order_engine.domain.status import OrderStatus, OrderType
+
+
+def _dec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _entry(raw: dict[str, Any]) -> StatusEntry:
+    return StatusEntry(
+        status=OrderStatus(raw["status"]),
+        timestamp=datetime.fromisoformat(raw["timestamp"].replace("Z", "+00:00")),
+        metadata=raw.get("metadata") or {},
+    )
+
+
+def order_from_row(row: Any) -> Order:
+    """`row` is an ORM object or a RETURNING row: anything with the column attributes."""
+    return Order(
+        id=row.id,
+        order_type=OrderType(row.order_type),
+        token_in=row.token_in,
+        token_out=row.token_out,
+        amount_in=Decimal(row.amount_in),
+        slippage_bps=row.slippage_bps,
+        status=OrderStatus(row.status),
+        status_history=tuple(_entry(e) for e in row.status_history),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        attempts=row.attempts,
+        dex_used=row.dex_used,
+        executed_price=_dec(row.executed_price),
+        amount_out=_dec(row.amount_out),
+        tx_hash=row.tx_hash,
+        failure_reason=row.failure_reason,
+        idempotency_key=row.idempotency_key,
+    )
+
+
+def row_values(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "order_type": order.order_type.value,
+        "token_in": order.token_in,
+        "token_out": order.token_out,
+        "amount_in": str(order.amount_in),
+        "slippage_bps": order.slippage_bps,
+        "status": order.status.value,
+        "status_history": [e.to_dict() for e in order.status_history],
+        "dex_used": order.dex_used,
+        "executed_price": None if order.executed_price is None else str(order.executed_price),
+        "amount_out": None if order.amount_out is None else str(order.amount_out),
+        "tx_hash": order.tx_hash,
+        "failure_reason": order.failure_reason,
+        "attempts": order.attempts,
+        "idempotency_key": order.idempotency_key,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+    }
+
+
+def update_values(updates: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in updates.items()}

@@ -1,0 +1,42 @@
+"""The `orders` table (snake_case columns for the seed schema's camelCase ones)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from advanced_alchemy.base import DefaultBase
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import Index, Integer, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+
+class OrderRow(DefaultBase):
+    __tablename__ = "orders"
+    __table_args__ = (
+        Index("ix_orders_status", "status"),
+        Index("ix_orders_created_at_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    order_type: Mapped[str] = mapped_column(String(20), nullable=False, server_default="market")
+    token_in: Mapped[str] = mapped_column(String(64), nullable=False)
+    token_out: Mapped[str] = mapped_column(String(64), nullable=False)
+    # Decimal strings, as in the seed schema: exact, whatever the token's decimals.
+    amount_in: Mapped[str] = mapped_column(String(80), nullable=False)
+    slippage_bps: Mapped[int] = mapped_column(Integer, nullable=False, server_default="50")
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    status_history: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'[]'::jsonb")
+    )
+    dex_used: Mapped[str | None] = mapped_column(String(32))
+    executed_price: Mapped[str | None] = mapped_column(String(80))
+    amount_out: Mapped[str | None] = mapped_column(String(80))
+    tx_hash: Mapped[str | None] = mapped_column(String(100))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), nullable=False, server_default=text("now()"))
+    updated_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), nullable=False, server_default=text("now()"))

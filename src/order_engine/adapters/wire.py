@@ -1,0 +1,62 @@
+"""The JSON shapes clients see: camelCase keys, amounts as decimal strings."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from order_engine.domain.order import Order, StatusEntry
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _ts(value: Any) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def order_to_dict(order: Order) -> dict[str, Any]:
+    return {
+        "orderId": str(order.id),
+        "orderType": order.order_type.value,
+        "tokenIn": order.token_in,
+        "tokenOut": order.token_out,
+        "amountIn": str(order.amount_in),
+        "slippageBps": order.slippage_bps,
+        "status": order.status.value,
+        "dexUsed": order.dex_used,
+        "executedPrice": _s(order.executed_price),
+        "amountOut": _s(order.amount_out),
+        "txHash": order.tx_hash,
+        "failureReason": order.failure_reason,
+        "attempts": order.attempts,
+        "statusHistory": [e.to_dict() for e in order.status_history],
+        "createdAt": _ts(order.created_at),
+        "updatedAt": _ts(order.updated_at),
+    }
+
+
+def status_message(
+    kind: str, order: Order, seq: int, entry: StatusEntry, snapshot: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A WebSocket message: `snapshot` (state on connect) or `status` (one change)."""
+    return {
+        "type": kind,
+        "orderId": str(order.id),
+        "seq": seq,
+        "status": entry.status.value,
+        "timestamp": _ts(entry.timestamp),
+        "metadata": dict(entry.metadata),
+        "order": snapshot if snapshot is not None else order_to_dict(order),
+    }
+
+
+def latest_status_message(order: Order, kind: str = "status") -> dict[str, Any]:
+    return status_message(kind, order, order.seq, order.status_history[-1])
+
+
+encode = msgspec.json.Encoder().encode
+decode = msgspec.json.decode

@@ -1,0 +1,1 @@
+"""Composition: settings, the Litestar app, the SAQ worker and the CLI."""

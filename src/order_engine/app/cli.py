@@ -1,0 +1,161 @@
+"""`order-engine`: dev (everything, embedded servers by default), api, worker, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+import structlog
+
+from order_engine.app.logging import configure_logging
+from order_engine.app.settings import Settings
+
+log = structlog.get_logger("order_engine.cli")
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
+    from order_engine.adapters.sql.database import migrate
+
+    migrate(settings.sqlalchemy_url)
+    log.info("database migrated", revision="head")
+    return 0
+
+
+def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    log.info("api listening", url=f"http://{args.host}:{args.port}")
+    uvicorn.run(
+        "order_engine.app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
+    from litestar_saq import SAQPlugin
+    from litestar_saq.cli import run_saq_worker
+
+    from order_engine.app.worker import saq_config
+
+    plugin = SAQPlugin(saq_config(settings, web=False))
+    worker = plugin.get_workers()[settings.queue_name]
+    run_saq_worker(worker, logging_config=None)
+    return 0
+
+
+def _spawn(role: str, extra: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "order_engine.app.cli", role, *extra], env=env)
+
+
+def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
+    """Embedded PostgreSQL + Redis when DATABASE_URL/REDIS_URL are unset, migrate, then API + worker(s)."""
+    embedded = None
+    if not settings.database_url or not settings.redis_url:
+        from order_engine.app.embedded import EmbeddedServices, create_database
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        embedded = EmbeddedServices(settings.data_dir.resolve(), persistent=True)
+        embedded.start()
+        overrides = {}
+        if not settings.database_url:
+            create_database(embedded.database_url, "order_engine")
+            overrides["database_url"] = _with_database(embedded.database_url, "order_engine")
+        if not settings.redis_url:
+            overrides["redis_url"] = embedded.redis_url
+        settings = Settings.from_env(**overrides)
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        cmd_migrate(settings, args)
+        env = {**os.environ, **settings.as_env()}
+        children.append(_spawn("api", ["--host", args.host, "--port", str(args.port)], env))
+        children.extend(_spawn("worker", [], env) for _ in range(args.workers))
+        base = f"http://{args.host}:{args.port}"
+        log.info(
+            "order-engine is up (Ctrl-C stops everything)",
+            api=f"{base}/api/orders/execute",
+            docs=f"{base}/schema",
+            queue_ui=f"{base}/saq",
+            websocket=f"ws://{args.host}:{args.port}/api/orders/<orderId>/ws",
+            database=settings.database_url,
+            redis=settings.redis_url,
+        )
+        while not stopping and all(c.poll() is None for c in children):
+            time.sleep(0.2)
+        failed = [c.args for c in children if c.poll() not in (None, 0)]
+        if failed:
+            log.error("a child process exited; stopping", exited=failed)
+        return 1 if failed else 0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if embedded is not None:
+            embedded.stop()
+        log.info("order-engine stopped")
+
+
+def _with_database(url: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="order-engine", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    dev = sub.add_parser("dev", help="run API + worker; embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--workers", type=int, default=1, help="worker processes")
+    dev.set_defaults(func=cmd_dev)
+    api = sub.add_parser("api", help="run the HTTP/WebSocket API (uvicorn)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.set_defaults(func=cmd_api)
+    sub.add_parser("worker", help="run one SAQ worker process").set_defaults(func=cmd_worker)
+    sub.add_parser("migrate", help="upgrade the database schema to head").set_defaults(func=cmd_migrate)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_json)
+    try:
+        return int(args.func(settings, args) or 0)
+    except ValueError as exc:  # configuration errors: say what is wrong, no traceback
+        log.error("configuration error", error=str(exc))
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Every error leaves as JSON naming the problem: 4xx for the client's, 503 for a dependency down, never a traceback."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from order_engine.domain.errors import InvalidOrder
+
+log = structlog.get_logger("order_engine.api")
+
+
+def problem(status: int, detail: str, **extra: Any) -> Response[dict[str, Any]]:
+    return Response({"status_code": status, "detail": detail, **extra}, status_code=status, media_type=MediaType.JSON)
+
+
+def invalid_order(_: Request[Any, Any, Any], exc: InvalidOrder) -> Response[dict[str, Any]]:
+    return problem(HTTP_400_BAD_REQUEST, str(exc), field=exc.field)
+
+
+_FIELD_PATTERNS = (re.compile(r"at `\$\.([^`\[]+)"), re.compile(r"field `([^`]+)`"))
+
+
+def _field_of(key: object, message: str) -> str | None:
+    if isinstance(key, str) and key not in {"body", "data"}:
+        return key
+    for pattern in _FIELD_PATTERNS:
+        if match := pattern.search(message):
+            return match.group(1)
+    return None
+
+
+def validation_failed(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    """Litestar/msgspec decode errors, rewritten so the detail names the field."""
+    fields: list[str] = []
+    parts: list[str] = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            message = str(item.get("message", ""))
+            name = _field_of(item.get("key"), message)
+            fields += [name] if name else []
+            parts.append(f"{name}: {message}" if name and not message.startswith("Object") else message)
+    detail = "; ".join(parts) or exc.detail
+    log.info("request rejected", path=request.url.path, detail=detail)
+    return problem(HTTP_400_BAD_REQUEST, detail, **({"field": fields[0]} if fields else {}))
+
+
+def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    if exc.status_code >= 500:
+        log.error("server error", status=exc.status_code, detail=exc.detail)
+    headers = dict(exc.headers or {})
+    body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
+    if exc.extra:
+        body["extra"] = exc.extra
+    return Response(body, status_code=exc.status_code, headers=headers, media_type=MediaType.JSON)
+
+
+def database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[dict[str, Any]]:
+    """Lost or refused connections are an outage (503); anything else is a bug (500)."""
+    if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+        return dependency_down(request, exc)
+    return unexpected(request, exc)
+
+
+def dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    what = "queue (Redis)" if isinstance(exc, RedisConnectionError | RedisTimeoutError) else "database"
+    log.warning("dependency unavailable", path=request.url.path, dependency=what, error=repr(exc))
+    return problem(HTTP_503_SERVICE_UNAVAILABLE, f"{what} unavailable, try again shortly")
+
+
+def unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled error", path=request.url.path, method=request.method)
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "internal server error")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    InvalidOrder: invalid_order,
+    ValidationException: validation_failed,
+    HTTPException: http_error,
+    DBAPIError: database_error,
+    OSError: dependency_down,
+    RedisConnectionError: dependency_down,
+    RedisTimeoutError: dependency_down,
+    Exception: unexpected,
+}

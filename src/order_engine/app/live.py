@@ -1,0 +1,134 @@
+"""Streams one order's status changes to a WebSocket client, gap-free.
+
+Subscribe first, then read the snapshot from PostgreSQL, then forward live events
+from Redis, dropping any with seq ≤ what the client has. A gap (an event that
+raced the subscription, or a lost publish) is filled from the order's persisted
+history, and a quiet stream re-checks PostgreSQL every `resync_s`, so a client
+always sees seq 1, 2, 3 … exactly once, whatever happens to pub/sub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import WebSocket
+from litestar.channels import ChannelsPlugin
+from litestar.exceptions import WebSocketDisconnect
+
+from order_engine.adapters.notifier import order_channel
+from order_engine.adapters.wire import encode, latest_status_message, status_message
+from order_engine.app.services import Services
+from order_engine.domain.order import Order
+from order_engine.domain.status import OrderStatus
+
+log = structlog.get_logger("order_engine.ws")
+
+CLOSE_NORMAL = 1000
+CLOSE_NOT_FOUND = 4404
+CLOSE_BAD_REQUEST = 4400
+TERMINAL_VALUES = frozenset({OrderStatus.CONFIRMED.value, OrderStatus.FAILED.value})
+
+
+class _Head(msgspec.Struct):
+    seq: int
+    status: str
+
+
+async def _pump(subscriber: Any, inbox: asyncio.Queue[bytes]) -> None:
+    async for data in subscriber.iter_events():
+        inbox.put_nowait(data)
+
+
+async def _until_disconnect(socket: WebSocket[Any, Any, Any]) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            await socket.receive_data(mode="text")
+
+
+class _Stream:
+    def __init__(self, socket: WebSocket[Any, Any, Any], services: Services, order_id: uuid.UUID) -> None:
+        self.socket = socket
+        self.services = services
+        self.order_id = order_id
+        self.last = 0
+        self.done = False
+
+    async def send(self, data: bytes, seq: int, status: str) -> None:
+        await self.socket.send_data(data.decode(), mode="text")
+        self.last = seq
+        if status in TERMINAL_VALUES:
+            await self.socket.close(code=CLOSE_NORMAL, reason=f"order {status}")
+            self.done = True
+
+    async def catch_up(self, order: Order, upto: int | None = None) -> None:
+        """Send the persisted entries after `last` (up to seq `upto`)."""
+        end = order.seq if upto is None else min(order.seq, upto)
+        for seq in range(self.last + 1, end + 1):
+            entry = order.status_history[seq - 1]
+            await self.send(encode(status_message("status", order, seq, entry)), seq, entry.status.value)
+            if self.done:
+                return
+
+
+async def stream_order(
+    socket: WebSocket[Any, Any, Any],
+    services: Services,
+    channels: ChannelsPlugin,
+    order_id: uuid.UUID,
+    *,
+    since: int | None = None,
+    resync_s: float = 5.0,
+) -> None:
+    """Stream `order_id` until it is terminal (close 1000) or the client leaves. The socket is accepted."""
+    bound = log.bind(order_id=str(order_id))
+    inbox: asyncio.Queue[bytes] = asyncio.Queue()
+    channel = order_channel(services.settings.key_prefix, order_id)
+    async with channels.start_subscription([channel]) as subscriber:
+        tasks = [asyncio.create_task(_pump(subscriber, inbox)), asyncio.create_task(_until_disconnect(socket))]
+        pump, gone = tasks
+        getter: asyncio.Task[bytes] | None = None
+        try:
+            order = await services.repo.get(order_id)
+            if order is None:
+                await socket.close(code=CLOSE_NOT_FOUND, reason="order not found")
+                return
+            stream = _Stream(socket, services, order_id)
+            bound.info("websocket subscribed", since=since, seq=order.seq)
+            if since is None:
+                await stream.send(encode(latest_status_message(order, "snapshot")), order.seq, order.status.value)
+            else:
+                stream.last = max(0, since)
+                await stream.catch_up(order)
+            while not stream.done:
+                getter = getter or asyncio.create_task(inbox.get())
+                finished, _ = await asyncio.wait({getter, gone}, timeout=resync_s, return_when=asyncio.FIRST_COMPLETED)
+                if gone in finished:
+                    bound.info("websocket client left", last_seq=stream.last)
+                    return
+                if getter in finished:
+                    data, getter = getter.result(), None
+                    head = msgspec.json.decode(data, type=_Head)
+                    if head.seq <= stream.last:
+                        continue
+                    if head.seq > stream.last + 1:
+                        fresh = await services.repo.get(order_id)
+                        if fresh is not None:
+                            await stream.catch_up(fresh, upto=head.seq - 1)
+                    if not stream.done:
+                        await stream.send(data, head.seq, head.status)
+                else:
+                    fresh = await services.repo.get(order_id)
+                    if fresh is not None:
+                        await stream.catch_up(fresh)
+            bound.info("websocket stream finished", last_seq=stream.last)
+        except WebSocketDisconnect:
+            bound.info("websocket client left")
+        finally:
+            for task in (*tasks, *([getter] if getter else [])):
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)

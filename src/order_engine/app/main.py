@@ -1,0 +1,82 @@
+"""The Litestar application factory (the API process's composition root)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from litestar import Litestar
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar_saq import SAQPlugin
+from redis.asyncio import Redis
+
+from order_engine import __version__
+from order_engine.adapters.clock import SystemClock
+from order_engine.adapters.saq_queue import SaqOrderQueue
+from order_engine.adapters.sql.database import sqlalchemy_config
+from order_engine.adapters.sql.repository import SqlOrderRepository
+from order_engine.app.errors import EXCEPTION_HANDLERS
+from order_engine.app.logging import configure_logging
+from order_engine.app.routes_health import health
+from order_engine.app.routes_orders import OrdersController
+from order_engine.app.routes_ws import execute_over_ws, watch_order
+from order_engine.app.services import Services
+from order_engine.app.settings import Settings
+from order_engine.app.worker import saq_config
+from order_engine.domain.use_cases import SubmitOrder
+
+log = structlog.get_logger("order_engine.api")
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level, settings.log_json)
+    saq = SAQPlugin(saq_config(settings, web=settings.web_ui))
+    redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    backend = RedisChannelsPubSubBackend(redis=Redis.from_url(settings.redis_url))
+    channels = ChannelsPlugin(backend=backend, arbitrary_channels_allowed=True)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        engine = sqlalchemy_config(settings.sqlalchemy_url, pool_size=20, max_overflow=20).get_engine()
+        queue = saq.get_queue(settings.queue_name)
+        repo = SqlOrderRepository(engine)
+        app.state.services = Services(
+            settings=settings,
+            engine=engine,
+            redis=redis,
+            repo=repo,
+            submit=SubmitOrder(
+                repo=repo,
+                queue=SaqOrderQueue(queue, max_attempts=settings.max_attempts, timeout_s=settings.job_timeout_s),
+                clock=SystemClock(),
+            ),
+        )
+        log.info("api started", queue=settings.queue_name)
+        try:
+            yield
+        finally:
+            await queue.disconnect()
+            await engine.dispose()
+            await redis.aclose()
+            log.info("api stopped")
+
+    return Litestar(
+        route_handlers=[OrdersController, watch_order, execute_over_ws, health],
+        plugins=[saq, channels],
+        lifespan=[lifespan],
+        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(title="order-engine", version=__version__, path="/schema"),
+        logging_config=None,
+        debug=False,
+    )
+
+
+def provide_services(state: State) -> Services:
+    return state.services  # type: ignore[no-any-return]

@@ -1,0 +1,34 @@
+"""GET /health: 200 when PostgreSQL and Redis answer, 503 naming what does not."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from litestar import Response, get
+from sqlalchemy import text
+
+from order_engine.app.services import Services
+
+CHECK_TIMEOUT_S = 2.0
+
+
+async def _check(probe: Any) -> str:
+    try:
+        await asyncio.wait_for(probe, CHECK_TIMEOUT_S)
+        return "ok"
+    except Exception as exc:  # any failure is "down", reported by name
+        return f"down: {type(exc).__name__}"
+
+
+async def _db(services: Services) -> None:
+    async with services.engine.connect() as conn:
+        await conn.execute(text("select 1"))
+
+
+@get("/health", tags=["ops"])
+async def health(services: Services) -> Response[dict[str, Any]]:
+    database, redis = await asyncio.gather(_check(_db(services)), _check(services.redis.ping()))
+    ok = database == "ok" and redis == "ok"
+    body = {"status": "ok" if ok else "degraded", "checks": {"database": database, "redis": redis}}
+    return Response(body, status_code=200 if ok else 503)

@@ -1,0 +1,106 @@
+"""HTTP: submit, read and list orders."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import Parameter
+
+from order_engine.adapters.wire import order_to_dict
+from order_engine.app.schemas import OrderIn
+from order_engine.app.services import Services
+from order_engine.domain.requests import OrderRequest
+from order_engine.domain.status import OrderStatus
+
+MAX_ORDER_BODY = 16 * 1024
+
+
+def order_request(data: OrderIn, idempotency_key: str | None = None) -> OrderRequest:
+    return OrderRequest(
+        token_in=data.tokenIn,
+        token_out=data.tokenOut,
+        amount_in=data.amountIn,
+        order_type=data.orderType,
+        slippage_bps=data.slippageBps,
+        idempotency_key=idempotency_key,
+    )
+
+
+def accepted(order_id: uuid.UUID, status: str, order_type: str) -> dict[str, Any]:
+    return {
+        "orderId": str(order_id),
+        "status": status,
+        "orderType": order_type,
+        "wsUrl": f"/api/orders/{order_id}/ws",
+    }
+
+
+def _encode_cursor(created_at: datetime, order_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{order_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        ts, oid = raw.split("|", 1)
+        return datetime.fromisoformat(ts), uuid.UUID(oid)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationException("cursor: not a cursor this API returned") from None
+
+
+def require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    media_type = connection.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise HTTPException(
+            status_code=415, detail=f"Content-Type must be application/json, got {media_type or 'none'!r}"
+        )
+
+
+class OrdersController(Controller):
+    path = "/api/orders"
+    tags = ["orders"]
+
+    @post("/execute", status_code=201, request_max_body_size=MAX_ORDER_BODY, guards=[require_json])
+    async def execute(self, data: OrderIn, services: Services) -> Response[dict[str, Any]]:
+        """Accept a market order: 201 with its id and the WebSocket URL that streams its status."""
+        order = await services.submit(order_request(data))
+        body = accepted(order.id, order.status.value, order.order_type.value)
+        return Response(body, status_code=201, headers={"Location": f"/api/orders/{order.id}"})
+
+    @get("/{order_id:str}")
+    async def get_order(self, order_id: str, services: Services) -> dict[str, Any]:
+        """The order with its full status history (400 for a malformed id, 404 for an unknown one)."""
+        try:
+            oid = uuid.UUID(order_id)
+        except ValueError:
+            raise ValidationException(f"orderId: {order_id[:64]!r} is not a UUID") from None
+        order = await services.repo.get(oid)
+        if order is None:
+            raise NotFoundException(f"order {oid} not found")
+        return order_to_dict(order)
+
+    @get("/")
+    async def list_orders(
+        self,
+        services: Services,
+        status: OrderStatus | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+    ) -> dict[str, Any]:
+        """Orders newest first; pass `nextCursor` back as `cursor` for the next page."""
+        before = _decode_cursor(cursor) if cursor else None
+        orders = await services.repo.list(status=status, limit=limit + 1, before=before)
+        page = list(orders[:limit])
+        more = len(orders) > limit
+        return {
+            "orders": [order_to_dict(o) for o in page],
+            "nextCursor": _encode_cursor(page[-1].created_at, page[-1].id) if more and page else None,
+        }

@@ -1,0 +1,84 @@
+"""WebSocket: watch an order, or submit one and watch it on the same connection."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import WebSocket, websocket
+from litestar.channels import ChannelsPlugin
+from litestar.exceptions import WebSocketDisconnect
+
+from order_engine.adapters.wire import encode
+from order_engine.app.live import CLOSE_BAD_REQUEST, stream_order
+from order_engine.app.routes_orders import MAX_ORDER_BODY, accepted, order_request
+from order_engine.app.schemas import OrderIn
+from order_engine.app.services import Services
+from order_engine.domain.errors import InvalidOrder
+
+log = structlog.get_logger("order_engine.ws")
+SUBMIT_TIMEOUT_S = 30
+CLOSE_TOO_BIG = 1009
+CLOSE_TIMEOUT = 4408
+
+
+async def _reject(socket: WebSocket[Any, Any, Any], code: int, detail: str, field: str | None = None) -> None:
+    message: dict[str, Any] = {"type": "error", "detail": detail}
+    if field:
+        message["field"] = field
+    await socket.send_data(encode(message).decode(), mode="text")
+    await socket.close(code=code, reason=detail[:120])
+
+
+@websocket("/api/orders/{order_id:str}/ws")
+async def watch_order(
+    socket: WebSocket[Any, Any, Any], order_id: str, services: Services, channels: ChannelsPlugin, since: str | None = None
+) -> None:
+    """Snapshot, then one message per status change; closes 1000 after confirmed/failed, 4404 unknown, 4400 malformed."""
+    await socket.accept()
+    try:
+        oid = uuid.UUID(order_id)
+    except ValueError:
+        await socket.close(code=CLOSE_BAD_REQUEST, reason="orderId is not a UUID")
+        return
+    after: int | None = None
+    if since is not None:
+        if not since.isdigit():
+            await socket.close(code=CLOSE_BAD_REQUEST, reason="since must be a non-negative integer")
+            return
+        after = int(since)
+    await stream_order(socket, services, channels, oid, since=after)
+
+
+@websocket("/api/orders/execute")
+async def execute_over_ws(socket: WebSocket[Any, Any, Any], services: Services, channels: ChannelsPlugin) -> None:
+    """Send the order as the first JSON message; get `accepted`, then its status stream."""
+    await socket.accept()
+    try:
+        raw = await asyncio.wait_for(socket.receive_data(mode="text"), SUBMIT_TIMEOUT_S)
+    except TimeoutError:
+        await _reject(socket, CLOSE_TIMEOUT, f"no order received within {SUBMIT_TIMEOUT_S}s")
+        return
+    except WebSocketDisconnect:
+        return
+    if len(raw) > MAX_ORDER_BODY:
+        await _reject(socket, CLOSE_TOO_BIG, f"order message larger than {MAX_ORDER_BODY} bytes")
+        return
+    try:
+        data = msgspec.json.decode(raw, type=OrderIn)
+        order = await services.submit(order_request(data))
+    except msgspec.ValidationError as exc:
+        await _reject(socket, CLOSE_BAD_REQUEST, str(exc))
+        return
+    except msgspec.DecodeError:
+        await _reject(socket, CLOSE_BAD_REQUEST, "message is not valid JSON")
+        return
+    except InvalidOrder as exc:
+        await _reject(socket, CLOSE_BAD_REQUEST, str(exc), exc.field)
+        return
+    body = {"type": "accepted", **accepted(order.id, order.status.value, order.order_type.value)}
+    await socket.send_data(encode(body).decode(), mode="text")
+    await stream_order(socket, services, channels, order.id)

@@ -1,0 +1,112 @@
+"""Settings from the environment (one place; the README's configuration table mirrors it)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+
+def _env(name: str, default: Any, cast: type = str) -> Any:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if cast is bool:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return cast(raw)
+
+
+def asyncpg_url(url: str) -> str:
+    """`postgresql://…` (or postgres://, postgresql+psycopg://…) as SQLAlchemy's asyncpg URL.
+
+    Unix-socket URLs (`postgresql://user@/db?host=/run/postgresql`) pass through unchanged.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in {"postgres", "postgresql"}:
+        raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got scheme {parts.scheme!r}")
+    return urlunsplit(("postgresql+asyncpg", *parts[1:]))
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = ""
+    redis_url: str = ""
+    queue_name: str = "order-execution"
+    key_prefix: str = "order-engine"
+    worker_concurrency: int = 10
+    max_attempts: int = 3
+    retry_base_s: float = 2.0
+    job_timeout_s: int = 60
+    dex_latency_scale: float = 1.0
+    dex_failure_rate: float = 0.0
+    dex_seed: str | None = None
+    dex_drift_bps: float = 20.0
+    dex_drift_mean_bps: float = 0.0
+    log_level: str = "INFO"
+    log_json: bool | None = None
+    data_dir: Path = field(default_factory=lambda: Path(".data"))
+    web_ui: bool = True
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": _env("DATABASE_URL", ""),
+            "redis_url": _env("REDIS_URL", ""),
+            "queue_name": _env("ORDER_ENGINE_QUEUE_NAME", cls.queue_name),
+            "key_prefix": _env("ORDER_ENGINE_KEY_PREFIX", cls.key_prefix),
+            "worker_concurrency": _env("ORDER_ENGINE_WORKER_CONCURRENCY", cls.worker_concurrency, int),
+            "max_attempts": _env("ORDER_ENGINE_MAX_ATTEMPTS", cls.max_attempts, int),
+            "retry_base_s": _env("ORDER_ENGINE_RETRY_BASE_S", cls.retry_base_s, float),
+            "job_timeout_s": _env("ORDER_ENGINE_JOB_TIMEOUT_S", cls.job_timeout_s, int),
+            "dex_latency_scale": _env("ORDER_ENGINE_DEX_LATENCY_SCALE", cls.dex_latency_scale, float),
+            "dex_failure_rate": _env("ORDER_ENGINE_DEX_FAILURE_RATE", cls.dex_failure_rate, float),
+            "dex_seed": _env("ORDER_ENGINE_DEX_SEED", None),
+            "dex_drift_bps": _env("ORDER_ENGINE_DEX_DRIFT_BPS", cls.dex_drift_bps, float),
+            "dex_drift_mean_bps": _env("ORDER_ENGINE_DEX_DRIFT_MEAN_BPS", cls.dex_drift_mean_bps, float),
+            "log_level": _env("ORDER_ENGINE_LOG_LEVEL", cls.log_level).upper(),
+            "log_json": _env("ORDER_ENGINE_LOG_JSON", None, bool),
+            "data_dir": Path(_env("ORDER_ENGINE_DATA_DIR", ".data")),
+            "web_ui": _env("ORDER_ENGINE_WEB_UI", True, bool),
+        }
+        values.update(overrides)
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if not 0 <= self.dex_failure_rate <= 1:
+            raise ValueError("ORDER_ENGINE_DEX_FAILURE_RATE must be between 0 and 1")
+        if self.dex_latency_scale < 0:
+            raise ValueError("ORDER_ENGINE_DEX_LATENCY_SCALE must be >= 0")
+        if self.worker_concurrency < 1 or self.max_attempts < 1:
+            raise ValueError("worker concurrency and max attempts must be >= 1")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if not self.database_url:
+            raise ValueError("DATABASE_URL is not set")
+        return asyncpg_url(self.database_url)
+
+    @property
+    def retry_delay_base_s(self) -> float:
+        """Backoff base, scaled with the DEX latency so fast test runs retry fast too."""
+        return self.retry_base_s * self.dex_latency_scale
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as environment variables, for child processes."""
+        names = {
+            "database_url": "DATABASE_URL",
+            "redis_url": "REDIS_URL",
+            "data_dir": "ORDER_ENGINE_DATA_DIR",
+        }
+        env: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            name = names.get(f.name, f"ORDER_ENGINE_{f.name.upper()}")
+            env[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        return env

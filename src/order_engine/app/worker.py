@@ -1,0 +1,109 @@
+"""The SAQ side: queue configuration shared by API and worker, and the job that executes orders."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+from litestar_saq import QueueConfig, SAQConfig
+from redis.asyncio import Redis
+
+from order_engine.adapters.clock import SystemClock
+from order_engine.adapters.mock_dex import RedisMockChain, default_venues
+from order_engine.adapters.notifier import RedisStatusNotifier
+from order_engine.adapters.saq_queue import EXECUTE_TASK, FAILED_TTL_S
+from order_engine.adapters.sql.database import sqlalchemy_config
+from order_engine.adapters.sql.repository import SqlOrderRepository
+from order_engine.app.logging import configure_logging
+from order_engine.app.settings import Settings
+from order_engine.domain.errors import RetryLater
+from order_engine.domain.status import OrderStatus
+from order_engine.domain.use_cases import ExecuteOrder
+
+log = structlog.get_logger("order_engine.worker")
+
+
+class OrderFailed(Exception):
+    """Marks the SAQ job failed once the order is terminally failed (the order row has the reason)."""
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_json)
+    engine = sqlalchemy_config(
+        settings.sqlalchemy_url, pool_size=settings.worker_concurrency, max_overflow=settings.worker_concurrency
+    ).get_engine()
+    redis = Redis.from_url(settings.redis_url)
+    ctx["engine"], ctx["redis"] = engine, redis
+    ctx["execute"] = ExecuteOrder(
+        repo=SqlOrderRepository(engine),
+        venues=default_venues(
+            latency_scale=settings.dex_latency_scale, failure_rate=settings.dex_failure_rate, seed=settings.dex_seed
+        ),
+        chain=RedisMockChain(
+            redis,
+            prefix=settings.key_prefix,
+            latency_scale=settings.dex_latency_scale,
+            failure_rate=settings.dex_failure_rate,
+            seed=settings.dex_seed,
+            drift_bps=settings.dex_drift_bps,
+            drift_mean_bps=settings.dex_drift_mean_bps,
+        ),
+        notifier=RedisStatusNotifier(RedisChannelsPubSubBackend(redis=redis), settings.key_prefix),
+        clock=SystemClock(),
+        max_attempts=settings.max_attempts,
+        retry_base_s=settings.retry_delay_base_s,
+    )
+    log.info(
+        "worker started",
+        queue=settings.queue_name,
+        concurrency=settings.worker_concurrency,
+        dex_latency_scale=settings.dex_latency_scale,
+        dex_failure_rate=settings.dex_failure_rate,
+    )
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    if "engine" in ctx:
+        await ctx["engine"].dispose()
+    if "redis" in ctx:
+        await ctx["redis"].aclose()
+    log.info("worker stopped")
+
+
+async def execute_order(ctx: dict[str, Any], *, order_id: str) -> str | None:
+    job = ctx["job"]
+    execute: ExecuteOrder = ctx["execute"]
+    with structlog.contextvars.bound_contextvars(order_id=order_id, job_attempt=job.attempts):
+        try:
+            order = await execute(uuid.UUID(order_id), attempt=job.attempts)
+        except RetryLater as exc:
+            # Exact exponential backoff (SAQ's own backoff adds full jitter).
+            job.retry_delay, job.retry_backoff = exc.delay_s, False
+            raise
+        if order is not None and order.status is OrderStatus.FAILED:
+            job.ttl, job.retries = FAILED_TTL_S, job.attempts  # failed for good: no SAQ retry
+            raise OrderFailed(order.failure_reason or "failed")
+        return None if order is None else order.status.value
+
+
+def saq_config(settings: Settings, *, web: bool = True) -> SAQConfig:
+    return SAQConfig(
+        queue_configs=[
+            QueueConfig(
+                dsn=settings.redis_url,
+                name=settings.queue_name,
+                tasks=[(EXECUTE_TASK, execute_order)],
+                concurrency=settings.worker_concurrency,
+                startup=startup,
+                shutdown=shutdown,
+                separate_process=True,
+                shutdown_grace_period_s=10,
+            )
+        ],
+        web_enabled=web,
+        web_path="/saq",
+        use_server_lifespan=False,
+    )

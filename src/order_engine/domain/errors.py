@@ -1,0 +1,75 @@
+"""Domain errors. Every one carries a message fit to show a client."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+
+class InvalidOrder(DomainError):
+    """An order request breaks a rule; `field` names the offending input."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class IllegalTransition(DomainError):
+    """The state machine has no edge for this (status, trigger) pair."""
+
+    def __init__(self, status: str, trigger: str) -> None:
+        super().__init__(f"illegal transition: {trigger!r} from status {status!r}")
+        self.status = status
+        self.trigger = trigger
+
+
+class StaleTransition(DomainError):
+    """The order moved on since it was read: another job got there first."""
+
+    def __init__(self, order_id: object, expected_status: str, expected_seq: int) -> None:
+        super().__init__(
+            f"order {order_id} is no longer in status {expected_status!r} at seq {expected_seq}"
+        )
+        self.order_id = order_id
+
+
+class OrderNotFound(DomainError):
+    def __init__(self, order_id: object) -> None:
+        super().__init__(f"order {order_id} not found")
+        self.order_id = order_id
+
+
+class DexError(DomainError):
+    """A venue could not do what was asked."""
+
+    transient: bool = False
+
+
+class DexUnavailable(DexError):
+    """Timeout, overload, dropped connection: worth another attempt."""
+
+    transient = True
+
+
+class SlippageExceeded(DexError):
+    """The swap would have returned less than the order's minimum: never retried."""
+
+    def __init__(self, amount_out: object, min_amount_out: object) -> None:
+        super().__init__("slippage exceeded")
+        self.amount_out = amount_out
+        self.min_amount_out = min_amount_out
+
+
+class UnsupportedPair(DexError):
+    """No venue trades this pair: never retried."""
+
+
+class RetryLater(DomainError):
+    """Raised by the execute use case: this attempt failed transiently, run it again after `delay_s`."""
+
+    def __init__(self, delay_s: float, cause: Exception) -> None:
+        super().__init__(f"retry in {delay_s:g}s after: {cause}")
+        self.delay_s = delay_s
+        self.cause = cause

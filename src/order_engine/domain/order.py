@@ -1,0 +1,119 @@
+"""The order entity, its status history and the change a transition produces."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from order_engine.domain.status import OrderStatus, OrderType, Trigger, next_status
+
+
+@attrs.frozen
+class StatusEntry:
+    status: OrderStatus
+    timestamp: datetime
+    metadata: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "timestamp": self.timestamp.isoformat().replace("+00:00", "Z"),
+            "metadata": dict(self.metadata),
+        }
+
+
+@attrs.frozen
+class StatusChange:
+    """One guarded step: applies only if the order is still at (`expected_status`, `expected_seq`)."""
+
+    order_id: uuid.UUID
+    expected_status: OrderStatus
+    expected_seq: int
+    entry: StatusEntry
+    attempt: int
+    updates: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def seq(self) -> int:
+        return self.expected_seq + 1
+
+
+# Fields a transition may set on the order besides status/history/attempts.
+UPDATABLE_FIELDS = frozenset({"dex_used", "executed_price", "amount_out", "tx_hash", "failure_reason"})
+
+
+@attrs.frozen
+class Order:
+    id: uuid.UUID
+    order_type: OrderType
+    token_in: str
+    token_out: str
+    amount_in: Decimal
+    slippage_bps: int
+    status: OrderStatus
+    status_history: tuple[StatusEntry, ...]
+    created_at: datetime
+    updated_at: datetime
+    attempts: int = 0
+    dex_used: str | None = None
+    executed_price: Decimal | None = None
+    amount_out: Decimal | None = None
+    tx_hash: str | None = None
+    failure_reason: str | None = None
+    idempotency_key: str | None = None
+
+    @property
+    def seq(self) -> int:
+        """Position of the latest status entry (1 = pending)."""
+        return len(self.status_history)
+
+    def last_entry(self, status: OrderStatus) -> StatusEntry | None:
+        """The entry that last moved the order *into* `status` (retry entries repeat a status; they are skipped)."""
+        history = self.status_history
+        for i in range(len(history) - 1, -1, -1):
+            if history[i].status is status and (i == 0 or history[i - 1].status is not status):
+                return history[i]
+        return None
+
+    def change(
+        self,
+        trigger: Trigger,
+        at: datetime,
+        *,
+        attempt: int,
+        metadata: Mapping[str, Any] | None = None,
+        **updates: Any,
+    ) -> StatusChange:
+        """The guarded change `trigger` makes; raises IllegalTransition for a move the table lacks."""
+        unknown = set(updates) - UPDATABLE_FIELDS
+        if unknown:
+            raise ValueError(f"cannot update {sorted(unknown)} in a transition")
+        new_status = next_status(self.status, trigger)
+        return StatusChange(
+            order_id=self.id,
+            expected_status=self.status,
+            expected_seq=self.seq,
+            entry=StatusEntry(new_status, at, dict(metadata or {})),
+            attempt=attempt,
+            updates=updates,
+        )
+
+    def applied(self, change: StatusChange) -> Order:
+        """This order with `change` applied (what the repository's guarded UPDATE returns)."""
+        if (change.expected_status, change.expected_seq) != (self.status, self.seq):
+            from order_engine.domain.errors import StaleTransition
+
+            raise StaleTransition(self.id, change.expected_status.value, change.expected_seq)
+        return attrs.evolve(
+            self,
+            status=change.entry.status,
+            status_history=(*self.status_history, change.entry),
+            updated_at=change.entry.timestamp,
+            attempts=max(self.attempts, change.attempt),
+            **change.updates,
+        )

@@ -1,0 +1,92 @@
+"""Ports: what the domain needs from the outside world, as structural protocols."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+import attrs
+
+from order_engine.domain.order import Order, StatusChange
+from order_engine.domain.quotes import Quote
+from order_engine.domain.status import OrderStatus
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class OrderRepository(Protocol):
+    async def add(self, order: Order) -> Order:
+        """Persist a new order (committed when this returns)."""
+
+    async def get(self, order_id: uuid.UUID) -> Order | None: ...
+
+    async def list(
+        self, *, status: OrderStatus | None, limit: int, before: tuple[datetime, uuid.UUID] | None
+    ) -> Sequence[Order]:
+        """Newest first; `before` is the (created_at, id) of the last order of the previous page."""
+
+    async def apply(self, change: StatusChange) -> Order:
+        """Apply one guarded change atomically and return the updated order.
+
+        Raises StaleTransition when the order is no longer at the change's expected status and seq.
+        """
+
+
+class OrderQueue(Protocol):
+    async def enqueue(self, order_id: uuid.UUID) -> None:
+        """Schedule execution; enqueueing an order that already has a live job is a no-op."""
+
+
+class StatusNotifier(Protocol):
+    async def publish(self, order: Order) -> None:
+        """Broadcast the order's latest status entry to every subscriber, in any process."""
+
+
+@attrs.frozen
+class SwapRequest:
+    order_id: uuid.UUID
+    venue: str
+    token_in: str
+    token_out: str
+    amount_in: Decimal
+    quoted_price: Decimal
+    min_amount_out: Decimal
+
+
+@attrs.frozen
+class SwapResult:
+    """A swap the chain has settled (or rejected, with `error`)."""
+
+    signature: str
+    executed_price: Decimal
+    amount_out: Decimal
+    slot: int
+    error: str | None = None
+    simulated_ms: int = 0
+
+
+class DexVenue(Protocol):
+    """One DEX (Raydium, Meteora, ...)."""
+
+    name: str
+
+    async def quote(self, token_in: str, token_out: str, amount_in: Decimal, *, order_id: uuid.UUID, attempt: int) -> Quote:
+        """Raises DexUnavailable (transient) or UnsupportedPair (permanent)."""
+
+
+class SwapExecutor(Protocol):
+    """The chain: sends swaps and reports what became of them, keyed by order id."""
+
+    async def submit(self, swap: SwapRequest, *, attempt: int) -> str:
+        """Send the swap; returns its signature. Idempotent per order id: re-sending returns the same signature."""
+
+    async def find(self, order_id: uuid.UUID) -> str | None:
+        """The signature of this order's swap if one was ever sent, else None."""
+
+    async def confirm(self, signature: str, *, attempt: int) -> SwapResult:
+        """Wait until the swap settles. Raises DexUnavailable if the chain cannot say yet."""

@@ -1,0 +1,88 @@
+"""Validation of a client's order request into a new pending order."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+import attrs
+
+from order_engine.domain.errors import InvalidOrder
+from order_engine.domain.order import Order, StatusEntry
+from order_engine.domain.status import OrderStatus, OrderType
+from order_engine.domain.tokens import TOKENS, token
+
+MAX_SLIPPAGE_BPS = 5000
+DEFAULT_SLIPPAGE_BPS = 50
+MAX_AMOUNT_IN = Decimal("1e15")
+SUPPORTED_TYPES = frozenset({OrderType.MARKET})
+
+
+@attrs.frozen
+class OrderRequest:
+    token_in: str
+    token_out: str
+    amount_in: Decimal
+    order_type: str = OrderType.MARKET.value
+    slippage_bps: int = DEFAULT_SLIPPAGE_BPS
+    idempotency_key: str | None = None
+
+
+def validate(request: OrderRequest) -> OrderRequest:
+    """The request with symbols normalised, or InvalidOrder naming the first bad field."""
+    try:
+        order_type = OrderType(request.order_type)
+    except ValueError:
+        allowed = ", ".join(t.value for t in OrderType)
+        raise InvalidOrder("orderType", f"must be one of {allowed}") from None
+    if order_type not in SUPPORTED_TYPES:
+        raise InvalidOrder("orderType", f"{order_type.value!r} orders are not supported yet; use 'market'")
+
+    known = ", ".join(sorted(TOKENS))
+    tin, tout = token(request.token_in), token(request.token_out)
+    if tin is None:
+        raise InvalidOrder("tokenIn", f"unknown token {request.token_in!r}; supported: {known}")
+    if tout is None:
+        raise InvalidOrder("tokenOut", f"unknown token {request.token_out!r}; supported: {known}")
+    if tin.mint == tout.mint:
+        raise InvalidOrder("tokenOut", "must differ from tokenIn")
+
+    amount = request.amount_in
+    if not amount.is_finite():
+        raise InvalidOrder("amountIn", "must be a finite decimal number")
+    if amount <= 0:
+        raise InvalidOrder("amountIn", "must be greater than 0")
+    if amount > MAX_AMOUNT_IN:
+        raise InvalidOrder("amountIn", f"must be at most {MAX_AMOUNT_IN:f}")
+    if amount != tin.round_down(amount):
+        raise InvalidOrder("amountIn", f"{tin.symbol} has {tin.decimals} decimal places at most")
+
+    if isinstance(request.slippage_bps, bool) or not 0 <= request.slippage_bps <= MAX_SLIPPAGE_BPS:
+        raise InvalidOrder("slippageBps", f"must be an integer from 0 to {MAX_SLIPPAGE_BPS}")
+    key = request.idempotency_key
+    if key is not None and not 1 <= len(key) <= 255:
+        raise InvalidOrder("idempotencyKey", "must be 1 to 255 characters")
+    return attrs.evolve(
+        request,
+        token_in=request.token_in.upper(),
+        token_out=request.token_out.upper(),
+        order_type=order_type.value,
+    )
+
+
+def new_order(request: OrderRequest, order_id: uuid.UUID, now: datetime) -> Order:
+    """A pending order for a request that passed `validate`."""
+    return Order(
+        id=order_id,
+        order_type=OrderType(request.order_type),
+        token_in=request.token_in,
+        token_out=request.token_out,
+        amount_in=request.amount_in,
+        slippage_bps=request.slippage_bps,
+        status=OrderStatus.PENDING,
+        status_history=(StatusEntry(OrderStatus.PENDING, now, {}),),
+        created_at=now,
+        updated_at=now,
+        idempotency_key=request.idempotency_key,
+    )

@@ -1,0 +1,239 @@
+"""Use case: drive one order from its persisted status to a terminal one.
+
+Each step is one guarded change, so a duplicate or stale job can never move the
+order twice, and an attempt that follows a crash or a transient error resumes
+from where the order is rather than starting over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import structlog
+
+from order_engine.domain.errors import (
+    DexError,
+    DexUnavailable,
+    RetryLater,
+    SlippageExceeded,
+    StaleTransition,
+    UnsupportedPair,
+)
+from order_engine.domain.order import Order
+from order_engine.domain.ports import Clock, DexVenue, OrderRepository, StatusNotifier, SwapExecutor, SwapRequest
+from order_engine.domain.quotes import Quote, min_amount_out, routing_reason, select_best
+from order_engine.domain.status import OrderStatus, Trigger
+from order_engine.domain.tokens import is_native_sol, token
+
+log = structlog.get_logger("order_engine.execute")
+
+# The step under way while an order sits in each status.
+STAGE = {
+    OrderStatus.PENDING: "routing",
+    OrderStatus.ROUTING: "building",
+    OrderStatus.BUILDING: "submitting",
+    OrderStatus.SUBMITTED: "confirming",
+}
+
+
+@attrs.define
+class ExecuteOrder:
+    repo: OrderRepository
+    venues: Sequence[DexVenue]
+    chain: SwapExecutor
+    notifier: StatusNotifier
+    clock: Clock
+    max_attempts: int = 3
+    retry_base_s: float = 2.0
+
+    def retry_delay(self, attempt: int) -> float:
+        """Exponential backoff: base, 2×base, 4×base … after attempts 1, 2, 3 …"""
+        return self.retry_base_s * 2 ** (attempt - 1)
+
+    async def __call__(self, order_id: uuid.UUID, attempt: int = 1) -> Order | None:
+        """Run one attempt. Returns the order as left, None if there is nothing to do.
+
+        Raises RetryLater when a transient error leaves attempts to spare.
+        """
+        order = await self.repo.get(order_id)
+        bound = log.bind(order_id=str(order_id), attempt=attempt)
+        if order is None:
+            bound.warning("job for unknown order dropped")
+            return None
+        if order.status.is_terminal:
+            bound.info("order already terminal; duplicate job ignored", status=order.status.value)
+            return order
+        try:
+            while not order.status.is_terminal:
+                order = await self._advance(order, attempt, bound)
+            return order
+        except StaleTransition:
+            bound.info("order moved on under another job; this one stops")
+            return None
+        except (DexError, OSError) as exc:
+            return await self._handle_failure(order, attempt, exc, bound)
+
+    async def _advance(self, order: Order, attempt: int, bound: Any) -> Order:
+        match order.status:
+            case OrderStatus.PENDING:
+                return await self._route(order, attempt, bound)
+            case OrderStatus.ROUTING:
+                return await self._build(order, attempt)
+            case OrderStatus.BUILDING:
+                return await self._submit(order, attempt)
+            case OrderStatus.SUBMITTED:
+                return await self._confirm(order, attempt)
+        raise AssertionError(f"no step from {order.status}")  # pragma: no cover
+
+    async def _step(
+        self, order: Order, trigger: Trigger, attempt: int, metadata: Mapping[str, Any], **updates: Any
+    ) -> Order:
+        change = order.change(trigger, self.clock.now(), attempt=attempt, metadata=metadata, **updates)
+        order = await self.repo.apply(change)
+        log.info(
+            "order status changed",
+            order_id=str(order.id),
+            status=order.status.value,
+            seq=order.seq,
+            trigger=trigger.value,
+            attempt=attempt,
+        )
+        try:
+            await self.notifier.publish(order)
+        except Exception as exc:  # a lost broadcast must not fail the order; the row is the truth
+            log.warning("status broadcast failed", order_id=str(order.id), seq=order.seq, error=repr(exc))
+        return order
+
+    async def _route(self, order: Order, attempt: int, bound: Any) -> Order:
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(
+                v.quote(order.token_in, order.token_out, order.amount_in, order_id=order.id, attempt=attempt)
+                for v in self.venues
+            ),
+            return_exceptions=True,
+        )
+        quotes: list[Quote] = []
+        errors: dict[str, str] = {}
+        for venue, result in zip(self.venues, results, strict=True):
+            if isinstance(result, Quote):
+                quotes.append(result)
+            elif isinstance(result, DexError | OSError):
+                errors[venue.name] = str(result) or type(result).__name__
+            else:
+                raise result  # a bug, not a market condition
+        if not quotes:
+            unsupported = [r for r in results if isinstance(r, UnsupportedPair)]
+            if unsupported and len(unsupported) == len(results):
+                raise unsupported[0]
+            raise DexUnavailable("no venue returned a quote (" + "; ".join(f"{k}: {v}" for k, v in errors.items()) + ")")
+        best = select_best(quotes)
+        reason = routing_reason(best, quotes)
+        bound.info(
+            "routing decision",
+            quotes={q.venue: {"price": str(q.price), "amountOut": str(q.amount_out)} for q in quotes},
+            unavailable=errors,
+            chosen=best.venue,
+            reason=reason,
+        )
+        metadata = {
+            "quotes": [q.to_dict() for q in quotes],
+            "unavailable": errors,
+            "chosen": best.venue,
+            "reason": reason,
+            "quoteMs": round((time.perf_counter() - started) * 1000),
+        }
+        return await self._step(order, Trigger.ROUTE, attempt, metadata, dex_used=best.venue)
+
+    async def _build(self, order: Order, attempt: int) -> Order:
+        routing = order.last_entry(OrderStatus.ROUTING)
+        assert routing is not None and order.dex_used is not None
+        chosen = next(q for q in routing.metadata["quotes"] if q["venue"] == order.dex_used)
+        out_token = token(order.token_out)
+        assert out_token is not None
+        expected = out_token.round_down(Decimal(chosen["amountOut"]))
+        metadata = {
+            "dexUsed": order.dex_used,
+            "quotedPrice": chosen["price"],
+            "expectedAmountOut": str(expected),
+            "minAmountOut": str(min_amount_out(expected, order.slippage_bps, out_token.quantum)),
+            "slippageBps": order.slippage_bps,
+            "wrapSol": is_native_sol(order.token_in),
+            "unwrapSol": is_native_sol(order.token_out),
+        }
+        return await self._step(order, Trigger.BUILD, attempt, metadata)
+
+    async def _submit(self, order: Order, attempt: int) -> Order:
+        built = order.last_entry(OrderStatus.BUILDING)
+        assert built is not None and order.dex_used is not None
+        swap = SwapRequest(
+            order_id=order.id,
+            venue=order.dex_used,
+            token_in=order.token_in,
+            token_out=order.token_out,
+            amount_in=order.amount_in,
+            quoted_price=Decimal(built.metadata["quotedPrice"]),
+            min_amount_out=Decimal(built.metadata["minAmountOut"]),
+        )
+        signature = await self.chain.submit(swap, attempt=attempt)
+        return await self._step(order, Trigger.SUBMIT, attempt, {"txHash": signature}, tx_hash=signature)
+
+    async def _confirm(self, order: Order, attempt: int) -> Order:
+        assert order.tx_hash is not None
+        result = await self.chain.confirm(order.tx_hash, attempt=attempt)
+        if result.error is not None:
+            built = order.last_entry(OrderStatus.BUILDING)
+            raise SlippageExceeded(result.amount_out, built.metadata["minAmountOut"] if built else None)
+        metadata = {
+            "txHash": result.signature,
+            "executedPrice": str(result.executed_price),
+            "amountOut": str(result.amount_out),
+            "slot": result.slot,
+            "executionMs": result.simulated_ms,
+        }
+        return await self._step(
+            order,
+            Trigger.CONFIRM,
+            attempt,
+            metadata,
+            executed_price=result.executed_price,
+            amount_out=result.amount_out,
+        )
+
+    async def _handle_failure(self, order: Order, attempt: int, exc: Exception, bound: Any) -> Order | None:
+        latest = await self.repo.get(order.id) or order
+        if latest.status.is_terminal:
+            return latest
+        stage = STAGE[latest.status]
+        transient = isinstance(exc, OSError) or (isinstance(exc, DexError) and exc.transient)
+        error = str(exc) or type(exc).__name__
+        if transient and attempt < self.max_attempts:
+            delay = self.retry_delay(attempt)
+            bound.warning("attempt failed; will retry", stage=stage, error=error, retry_in_s=delay)
+            metadata = {
+                "attempt": attempt,
+                "maxAttempts": self.max_attempts,
+                "error": error,
+                "stage": stage,
+                "retryInS": delay,
+            }
+            try:
+                await self._step(latest, Trigger.RETRY, attempt, metadata)
+            except StaleTransition:
+                return None
+            raise RetryLater(delay, exc) from exc
+        reason = "slippage exceeded" if isinstance(exc, SlippageExceeded) else error
+        metadata: dict[str, Any] = {"reason": reason, "attempts": attempt, "stage": stage}
+        if isinstance(exc, SlippageExceeded):
+            metadata |= {"amountOut": str(exc.amount_out), "minAmountOut": str(exc.min_amount_out)}
+        bound.error("order failed", stage=stage, reason=reason, transient=transient)
+        try:
+            return await self._step(latest, Trigger.FAIL, attempt, metadata, failure_reason=reason)
+        except StaleTransition:
+            return None

@@ -1,0 +1,244 @@
+"""In-memory fakes of the ports in `order_engine.domain.ports`, for unit tests.
+
+Each fake records what was asked of it so tests can assert counts and order, and can be
+told to fail. None of them does I/O.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from order_engine.domain.errors import OrderNotFound
+from order_engine.domain.order import Order, StatusChange
+from order_engine.domain.ports import SwapRequest, SwapResult
+from order_engine.domain.quotes import Quote, amount_out_after_fee
+from order_engine.domain.status import OrderStatus
+
+T0 = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """Tz-aware UTC time that moves forward by `step` on every `now()` and on demand."""
+
+    def __init__(self, start: datetime = T0, step: timedelta = timedelta(milliseconds=1)) -> None:
+        if start.tzinfo is None:
+            raise ValueError("FakeClock needs a tz-aware start")
+        self.current = start
+        self.step = step
+        self.calls = 0
+
+    def now(self) -> datetime:
+        at = self.current
+        self.current += self.step
+        self.calls += 1
+        return at
+
+    def advance(self, seconds: float) -> None:
+        self.current += timedelta(seconds=seconds)
+
+
+class InMemoryOrderRepository:
+    """Orders in a dict; `apply` enforces the (status, seq) guard via `Order.applied`.
+
+    `fail_on` maps a target status to an exception raised by `apply` *before* a change to
+    that status is written, e.g. to simulate a worker crash at that point.
+    """
+
+    def __init__(self) -> None:
+        self.orders: dict[uuid.UUID, Order] = {}
+        self.added: list[uuid.UUID] = []
+        self.changes: list[StatusChange] = []  # every change actually written
+        self.fail_on: dict[OrderStatus, BaseException] = {}
+
+    def put(self, order: Order) -> None:
+        """Seed or overwrite an order directly (test setup, not part of the port)."""
+        self.orders[order.id] = order
+
+    async def add(self, order: Order) -> Order:
+        if order.id in self.orders:
+            raise ValueError(f"order {order.id} already exists")
+        self.orders[order.id] = order
+        self.added.append(order.id)
+        return order
+
+    async def get(self, order_id: uuid.UUID) -> Order | None:
+        return self.orders.get(order_id)
+
+    async def list(
+        self,
+        *,
+        status: OrderStatus | None = None,
+        limit: int = 50,
+        before: tuple[datetime, uuid.UUID] | None = None,
+    ) -> Sequence[Order]:
+        rows = [o for o in self.orders.values() if status is None or o.status is status]
+        rows.sort(key=lambda o: (o.created_at, o.id), reverse=True)
+        if before is not None:
+            rows = [o for o in rows if (o.created_at, o.id) < before]
+        return rows[:limit]
+
+    async def apply(self, change: StatusChange) -> Order:
+        current = self.orders.get(change.order_id)
+        if current is None:
+            raise OrderNotFound(change.order_id)
+        failure = self.fail_on.pop(change.entry.status, None)
+        if failure is not None:
+            raise failure
+        updated = current.applied(change)  # raises StaleTransition when the guard does not hold
+        self.orders[change.order_id] = updated
+        self.changes.append(change)
+        return updated
+
+
+class FakeQueue:
+    """Records enqueued ids. With `repo`, also records whether the order was already stored."""
+
+    def __init__(self, repo: InMemoryOrderRepository | None = None, error: BaseException | None = None) -> None:
+        self.repo = repo
+        self.error = error
+        self.enqueued: list[uuid.UUID] = []
+        self.stored_at_enqueue: list[bool] = []
+
+    async def enqueue(self, order_id: uuid.UUID) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.repo is not None:
+            self.stored_at_enqueue.append(await self.repo.get(order_id) is not None)
+        self.enqueued.append(order_id)
+
+
+class RecordingNotifier:
+    """Records (order_id, seq, status) per successful publish; can be told to raise.
+
+    With `error` and no `fail_on`, every publish raises; with `fail_on`, only publishes of
+    those statuses raise.
+    """
+
+    def __init__(self, error: BaseException | None = None, fail_on: Iterable[OrderStatus] = ()) -> None:
+        self.error = error
+        self.fail_on = frozenset(fail_on)
+        self.published: list[tuple[uuid.UUID, int, OrderStatus]] = []
+        self.attempts = 0
+
+    async def publish(self, order: Order) -> None:
+        self.attempts += 1
+        if self.error is not None and (not self.fail_on or order.status in self.fail_on):
+            raise self.error
+        self.published.append((order.id, order.seq, order.status))
+
+    def statuses(self) -> list[OrderStatus]:
+        return [status for _, _, status in self.published]
+
+    def seqs(self) -> list[int]:
+        return [seq for _, seq, _ in self.published]
+
+
+class ScriptedVenue:
+    """A DEX quoting `price` with `fee_rate`; raises `errors[attempt]` or `always` instead when set."""
+
+    def __init__(
+        self,
+        name: str,
+        fee_rate: Decimal | str,
+        price: Decimal | str = Decimal("100"),
+        *,
+        errors: Mapping[int, BaseException] | None = None,
+        always: BaseException | None = None,
+    ) -> None:
+        self.name = name
+        self.fee_rate = Decimal(fee_rate)
+        self.price = Decimal(price)
+        self.errors = dict(errors or {})
+        self.always = always
+        self.calls: list[int] = []  # the attempt number of each quote() call
+
+    async def quote(
+        self, token_in: str, token_out: str, amount_in: Decimal, *, order_id: uuid.UUID, attempt: int
+    ) -> Quote:
+        self.calls.append(attempt)
+        if self.always is not None:
+            raise self.always
+        if attempt in self.errors:
+            raise self.errors[attempt]
+        return Quote(
+            venue=self.name,
+            price=self.price,
+            fee_rate=self.fee_rate,
+            amount_in=amount_in,
+            amount_out=amount_out_after_fee(amount_in, self.price, self.fee_rate),
+        )
+
+
+class FakeChain:
+    """The chain as a SwapExecutor: `submit` is idempotent per order id.
+
+    `submit_errors` / `confirm_errors` are raised one per call, in order, before doing
+    anything; `executions` counts swaps actually sent per order. `confirm` settles at
+    `executed_price` / `amount_out` (defaults: the quoted price and the swap's minimum),
+    with `error` set when given (e.g. "slippage exceeded").
+    """
+
+    def __init__(
+        self,
+        *,
+        executed_price: Decimal | None = None,
+        amount_out: Decimal | None = None,
+        error: str | None = None,
+        submit_errors: Sequence[BaseException] = (),
+        confirm_errors: Sequence[BaseException] = (),
+        slot: int = 300_000_000,
+    ) -> None:
+        self.executed_price = executed_price
+        self.amount_out = amount_out
+        self.error = error
+        self.submit_errors = list(submit_errors)
+        self.confirm_errors = list(confirm_errors)
+        self.slot = slot
+        self.swaps: dict[str, SwapRequest] = {}  # signature -> swap
+        self.signatures: dict[uuid.UUID, str] = {}  # order id -> signature
+        self.executions: Counter[uuid.UUID] = Counter()
+        self.submit_calls = 0
+        self.confirm_calls = 0
+        self.submit_attempts: list[int] = []
+        self.confirm_attempts: list[int] = []
+
+    @staticmethod
+    def signature_for(order_id: uuid.UUID) -> str:
+        return f"sig{order_id.hex}"
+
+    async def submit(self, swap: SwapRequest, *, attempt: int) -> str:
+        self.submit_calls += 1
+        self.submit_attempts.append(attempt)
+        if self.submit_errors:
+            raise self.submit_errors.pop(0)
+        existing = self.signatures.get(swap.order_id)
+        if existing is not None:
+            return existing
+        signature = self.signature_for(swap.order_id)
+        self.signatures[swap.order_id] = signature
+        self.swaps[signature] = swap
+        self.executions[swap.order_id] += 1
+        return signature
+
+    async def find(self, order_id: uuid.UUID) -> str | None:
+        return self.signatures.get(order_id)
+
+    async def confirm(self, signature: str, *, attempt: int) -> SwapResult:
+        self.confirm_calls += 1
+        self.confirm_attempts.append(attempt)
+        if self.confirm_errors:
+            raise self.confirm_errors.pop(0)
+        swap = self.swaps[signature]
+        self.slot += 1
+        return SwapResult(
+            signature=signature,
+            executed_price=self.executed_price if self.executed_price is not None else swap.quoted_price,
+            amount_out=self.amount_out if self.amount_out is not None else swap.min_amount_out,
+            slot=self.slot,
+            error=self.error,
+            simulated_ms=2500,
+        )

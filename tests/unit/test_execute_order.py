@@ -1,0 +1,410 @@
+"""ExecuteOrder driven through the in-memory fakes.
+
+Numbers used throughout (1.5 SOL → USDC, 75 bps slippage):
+  raydium  1.5 × 101.2   × (1 − 0.0025) = 151.420500
+  meteora  1.5 × 101.537 × (1 − 0.003)  = 151.8485835   ← wins
+  expected = 151.8485835 rounded down to USDC's 6 decimals = 151.848583
+  minimum  = 151.848583 × 0.9925 = 150.7097186275 → rounded down = 150.709718
+"""
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal as D
+
+import pytest
+
+from fakes import FakeChain, FakeClock, InMemoryOrderRepository, RecordingNotifier, ScriptedVenue
+from order_engine.domain.errors import DexUnavailable, RetryLater, SlippageExceeded, UnsupportedPair
+from order_engine.domain.order import Order
+from order_engine.domain.ports import SwapRequest
+from order_engine.domain.requests import OrderRequest, new_order, validate
+from order_engine.domain.status import OrderStatus as S
+from order_engine.domain.status import Trigger
+from order_engine.domain.use_cases import ExecuteOrder
+
+HAPPY = [S.PENDING, S.ROUTING, S.BUILDING, S.SUBMITTED, S.CONFIRMED]
+
+
+class WorkerCrash(BaseException):
+    """Stands for the process dying: nothing in the use case may swallow it."""
+
+
+def raydium(**kw) -> ScriptedVenue:
+    return ScriptedVenue("raydium", "0.0025", "101.2", **kw)
+
+
+def meteora(**kw) -> ScriptedVenue:
+    return ScriptedVenue("meteora", "0.003", "101.537", **kw)
+
+
+@dataclass
+class Rig:
+    repo: InMemoryOrderRepository
+    chain: FakeChain
+    notifier: RecordingNotifier
+    clock: FakeClock
+    venues: list[ScriptedVenue]
+    execute: ExecuteOrder
+    order_id: uuid.UUID
+
+    async def order(self) -> Order:
+        order = await self.repo.get(self.order_id)
+        assert order is not None
+        return order
+
+    async def statuses(self) -> list[S]:
+        return [e.status for e in (await self.order()).status_history]
+
+
+def rig(*, venues=None, chain=None, notifier=None) -> Rig:
+    repo, clock = InMemoryOrderRepository(), FakeClock()
+    chain = chain or FakeChain(executed_price=D("101.41"), amount_out=D("151.650000"))
+    notifier = notifier or RecordingNotifier()
+    venues = venues if venues is not None else [raydium(), meteora()]
+    request = validate(OrderRequest(token_in="SOL", token_out="USDC", amount_in=D("1.5"), slippage_bps=75))
+    order = new_order(request, uuid.uuid4(), clock.now())
+    repo.put(order)
+    execute = ExecuteOrder(repo=repo, venues=venues, chain=chain, notifier=notifier, clock=clock, retry_base_s=2.0)
+    return Rig(repo, chain, notifier, clock, venues, execute, order.id)
+
+
+# --- happy path -------------------------------------------------------------------------
+
+
+async def test_happy_path_runs_every_step_once_in_order():
+    r = rig()
+    order = await r.execute(r.order_id, attempt=1)
+
+    assert order.status is S.CONFIRMED
+    assert [e.status for e in order.status_history] == HAPPY
+    assert order.seq == 5
+    assert r.notifier.published == [(r.order_id, seq, status) for seq, status in zip(range(2, 6), HAPPY[1:])]
+    stamps = [e.timestamp for e in order.status_history]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 5
+    assert order.attempts == 1
+    assert [v.calls for v in r.venues] == [[1], [1]]
+    assert order == await r.order()
+
+
+async def test_happy_path_routing_metadata_holds_both_quotes_and_the_choice():
+    r = rig()
+    order = await r.execute(r.order_id)
+    assert order.dex_used == "meteora"
+    routing = order.last_entry(S.ROUTING).metadata
+    assert routing["quotes"] == [
+        {"venue": "raydium", "price": "101.2", "feeRate": "0.0025", "amountIn": "1.5",
+         "amountOut": "151.420500", "estimatedFeeLamports": 5000},
+        {"venue": "meteora", "price": "101.537", "feeRate": "0.003", "amountIn": "1.5",
+         "amountOut": "151.8485835", "estimatedFeeLamports": 5000},
+    ]  # fmt: skip
+    assert routing["chosen"] == "meteora"
+    assert routing["unavailable"] == {}
+    assert routing["reason"] == "meteora returns 151.8485835 vs raydium 151.420500 (+28.27 bps)"
+    assert isinstance(routing["quoteMs"], int)
+
+
+async def test_happy_path_building_metadata_has_exact_slippage_floor():
+    r = rig()
+    order = await r.execute(r.order_id)
+    building = dict(order.last_entry(S.BUILDING).metadata)
+    assert building == {
+        "dexUsed": "meteora",
+        "quotedPrice": "101.537",
+        "expectedAmountOut": "151.848583",
+        "minAmountOut": "150.709718",
+        "slippageBps": 75,
+        "wrapSol": True,
+        "unwrapSol": False,
+    }
+    signature = FakeChain.signature_for(r.order_id)
+    assert r.chain.swaps[signature] == SwapRequest(
+        order_id=r.order_id,
+        venue="meteora",
+        token_in="SOL",
+        token_out="USDC",
+        amount_in=D("1.5"),
+        quoted_price=D("101.537"),
+        min_amount_out=D("150.709718"),
+    )
+
+
+async def test_happy_path_confirmed_order_carries_the_settlement():
+    r = rig()
+    order = await r.execute(r.order_id)
+    signature = FakeChain.signature_for(r.order_id)
+    assert order.tx_hash == signature
+    assert order.executed_price == D("101.41")
+    assert order.amount_out == D("151.650000")
+    assert order.failure_reason is None
+    assert dict(order.last_entry(S.SUBMITTED).metadata) == {"txHash": signature}
+    confirmed = order.last_entry(S.CONFIRMED).metadata
+    assert (confirmed["txHash"], confirmed["executedPrice"], confirmed["amountOut"]) == (
+        signature, "101.41", "151.650000",
+    )
+    assert confirmed["slot"] == 300_000_001
+    assert r.chain.executions[r.order_id] == 1
+    assert (r.chain.submit_calls, r.chain.confirm_calls) == (1, 1)
+
+
+@pytest.mark.parametrize("error", [DexUnavailable("meteora: 503"), UnsupportedPair("meteora: no pool")])
+async def test_one_venue_down_still_routes_to_the_other(error):
+    r = rig(venues=[raydium(), meteora(always=error)])
+    order = await r.execute(r.order_id)
+    assert order.status is S.CONFIRMED
+    assert order.dex_used == "raydium"
+    routing = order.last_entry(S.ROUTING).metadata
+    assert [q["venue"] for q in routing["quotes"]] == ["raydium"]
+    assert routing["unavailable"] == {"meteora": str(error)}
+    assert routing["reason"] == "raydium was the only venue that quoted"
+    # raydium: 151.420500 → min 151.420500 × 0.9925 = 150.28484625 → 150.284846
+    assert order.last_entry(S.BUILDING).metadata["minAmountOut"] == "150.284846"
+
+
+# --- transient errors ---------------------------------------------------------------------
+
+def rig_with_repo_error(status: S, error: BaseException) -> Rig:
+    r = rig()
+    r.repo.fail_on[status] = error
+    return r
+
+
+
+@pytest.mark.parametrize(
+    ("stage", "make_rig", "error", "statuses"),
+    [
+        pytest.param(
+            "routing",
+            lambda: rig(venues=[raydium(errors={1: DexUnavailable("timeout")}),
+                                meteora(errors={1: DexUnavailable("timeout")})]),
+            "no venue returned a quote (raydium: timeout; meteora: timeout)",
+            [S.PENDING, S.PENDING, S.ROUTING, S.BUILDING, S.SUBMITTED, S.CONFIRMED],
+            id="routing",
+        ),
+        pytest.param(
+            "building",
+            lambda: rig_with_repo_error(S.BUILDING, ConnectionResetError("db connection reset")),
+            "db connection reset",
+            [S.PENDING, S.ROUTING, S.ROUTING, S.BUILDING, S.SUBMITTED, S.CONFIRMED],
+            id="building-oserror",
+        ),
+        pytest.param(
+            "submitting",
+            lambda: rig(chain=FakeChain(submit_errors=[DexUnavailable("rpc node timed out")])),
+            "rpc node timed out",
+            [S.PENDING, S.ROUTING, S.BUILDING, S.BUILDING, S.SUBMITTED, S.CONFIRMED],
+            id="submitting",
+        ),
+        pytest.param(
+            "submitting",
+            lambda: rig(chain=FakeChain(submit_errors=[ConnectionResetError("connection reset by peer")])),
+            "connection reset by peer",
+            [S.PENDING, S.ROUTING, S.BUILDING, S.BUILDING, S.SUBMITTED, S.CONFIRMED],
+            id="submitting-oserror",
+        ),
+        pytest.param(
+            "confirming",
+            lambda: rig(chain=FakeChain(confirm_errors=[DexUnavailable("blockhash not found yet")])),
+            "blockhash not found yet",
+            [S.PENDING, S.ROUTING, S.BUILDING, S.SUBMITTED, S.SUBMITTED, S.CONFIRMED],
+            id="confirming",
+        ),
+    ],
+)  # fmt: skip
+async def test_transient_error_then_success(stage, make_rig, error, statuses):
+    r = make_rig()
+    with pytest.raises(RetryLater) as info:
+        await r.execute(r.order_id, attempt=1)
+    assert info.value.delay_s == 2.0
+    assert str(info.value.cause) == error
+
+    after_first = await r.order()
+    retry = after_first.status_history[-1]
+    assert retry.status is after_first.status_history[-2].status  # a self-transition
+    assert dict(retry.metadata) == {
+        "attempt": 1, "maxAttempts": 3, "error": error, "stage": stage, "retryInS": 2.0,
+    }  # fmt: skip
+    assert after_first.attempts == 1
+    assert r.notifier.published[-1] == (r.order_id, after_first.seq, retry.status)
+
+    order = await r.execute(r.order_id, attempt=2)
+    assert order.status is S.CONFIRMED
+    assert [e.status for e in order.status_history] == statuses
+    assert order.attempts == 2
+    assert r.notifier.seqs() == list(range(2, 7))
+    assert r.chain.executions[r.order_id] == 1
+
+
+async def test_transient_error_on_every_attempt_fails_on_the_last():
+    down = DexUnavailable("pool overloaded")
+    r = rig(venues=[raydium(always=down), meteora(always=down)])
+    reason = "no venue returned a quote (raydium: pool overloaded; meteora: pool overloaded)"
+
+    delays = []
+    for attempt in (1, 2):
+        with pytest.raises(RetryLater) as info:
+            await r.execute(r.order_id, attempt=attempt)
+        delays.append(info.value.delay_s)
+        r.clock.advance(info.value.delay_s)
+    assert delays == [2.0, 4.0]
+
+    order = await r.execute(r.order_id, attempt=3)
+    assert order.status is S.FAILED
+    assert order.failure_reason == reason
+    assert order.attempts == 3
+    assert [e.status for e in order.status_history] == [S.PENDING, S.PENDING, S.PENDING, S.FAILED]
+    assert [e.metadata["retryInS"] for e in order.status_history[1:3]] == [2.0, 4.0]
+    assert [e.metadata["attempt"] for e in order.status_history[1:3]] == [1, 2]
+    assert dict(order.status_history[-1].metadata) == {"reason": reason, "attempts": 3, "stage": "routing"}
+    assert [v.calls for v in r.venues] == [[1, 2, 3], [1, 2, 3]]
+    assert r.chain.submit_calls == 0
+    assert r.notifier.statuses() == [S.PENDING, S.PENDING, S.FAILED]
+
+
+@pytest.mark.parametrize(("attempt", "delay"), [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0)])
+def test_retry_delay_doubles_from_the_base(attempt, delay):
+    execute = ExecuteOrder(repo=None, venues=[], chain=None, notifier=None, clock=None, retry_base_s=0.5)
+    assert execute.retry_delay(attempt) == delay
+
+
+# --- permanent errors -----------------------------------------------------------------------
+
+
+async def test_slippage_at_confirmation_fails_at_once():
+    r = rig(chain=FakeChain(error="slippage exceeded", amount_out=D("150.1")))
+    order = await r.execute(r.order_id, attempt=1)  # no RetryLater
+    assert order.status is S.FAILED
+    assert order.failure_reason == "slippage exceeded"
+    assert [e.status for e in order.status_history] == [*HAPPY[:4], S.FAILED]
+    assert dict(order.status_history[-1].metadata) == {
+        "reason": "slippage exceeded", "attempts": 1, "stage": "confirming",
+        "amountOut": "150.1", "minAmountOut": "150.709718",
+    }  # fmt: skip
+    assert order.amount_out is None and order.executed_price is None
+    assert (r.chain.executions[r.order_id], r.chain.confirm_calls) == (1, 1)
+
+
+async def test_slippage_rejected_at_submit_fails_at_once():
+    r = rig(chain=FakeChain(submit_errors=[SlippageExceeded(D("150"), D("150.709718"))]))
+    order = await r.execute(r.order_id, attempt=1)
+    assert order.status is S.FAILED
+    assert order.failure_reason == "slippage exceeded"
+    assert order.status_history[-1].metadata["stage"] == "submitting"
+    assert [e.status for e in order.status_history] == [S.PENDING, S.ROUTING, S.BUILDING, S.FAILED]
+
+
+async def test_pair_no_venue_trades_fails_at_once():
+    r = rig(venues=[raydium(always=UnsupportedPair("no SOL/USDC pool")), meteora(always=UnsupportedPair("nope"))])
+    order = await r.execute(r.order_id, attempt=1)
+    assert order.status is S.FAILED
+    assert order.failure_reason == "no SOL/USDC pool"
+    assert dict(order.status_history[-1].metadata) == {"reason": "no SOL/USDC pool", "attempts": 1, "stage": "routing"}
+    assert order.seq == 2
+
+
+# --- duplicates, crashes, races ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chain_error", [None, "slippage exceeded"], ids=["confirmed", "failed"])
+async def test_duplicate_job_on_terminal_order_does_nothing(chain_error):
+    r = rig(chain=FakeChain(error=chain_error))
+    done = await r.execute(r.order_id, attempt=1)
+    assert done.status.is_terminal
+    published, changes, submits = list(r.notifier.published), len(r.repo.changes), r.chain.submit_calls
+
+    again = await r.execute(r.order_id, attempt=1)
+    assert again == done
+    assert await r.order() == done
+    assert r.notifier.published == published
+    assert len(r.repo.changes) == changes
+    assert r.chain.submit_calls == submits
+    assert [v.calls for v in r.venues] == [[1], [1]]
+
+
+async def test_unknown_order_returns_none():
+    r = rig()
+    assert await r.execute(uuid.uuid4()) is None
+    assert r.repo.changes == [] and r.notifier.published == []
+
+
+async def test_resume_after_crash_following_submit_confirms_without_resending():
+    r = rig(notifier=RecordingNotifier(error=WorkerCrash(), fail_on=[S.SUBMITTED]))
+    with pytest.raises(WorkerCrash):
+        await r.execute(r.order_id, attempt=1)
+    assert (await r.order()).status is S.SUBMITTED
+
+    r.notifier.error = None
+    order = await r.execute(r.order_id, attempt=2)
+    assert order.status is S.CONFIRMED
+    assert await r.statuses() == HAPPY
+    assert r.chain.executions[r.order_id] == 1
+    assert (r.chain.submit_calls, r.chain.confirm_calls) == (1, 1)
+
+
+async def test_resume_after_crash_between_send_and_record_does_not_execute_twice():
+    r = rig()
+    r.repo.fail_on[S.SUBMITTED] = WorkerCrash()
+    with pytest.raises(WorkerCrash):
+        await r.execute(r.order_id, attempt=1)
+    assert (await r.order()).status is S.BUILDING
+    assert r.chain.executions[r.order_id] == 1
+
+    order = await r.execute(r.order_id, attempt=2)
+    assert order.status is S.CONFIRMED
+    assert order.tx_hash == FakeChain.signature_for(r.order_id)
+    assert r.chain.submit_calls == 2  # re-sent ...
+    assert r.chain.executions[r.order_id] == 1  # ... but executed once
+
+
+class MeddlingVenue(ScriptedVenue):
+    """While quoting, another job fails the order under our feet."""
+
+    def __init__(self, repo: InMemoryOrderRepository, clock: FakeClock) -> None:
+        super().__init__("meddler", "0.003", "90")
+        self.repo, self.clock = repo, clock
+
+    async def quote(self, token_in, token_out, amount_in, *, order_id, attempt):
+        order = await self.repo.get(order_id)
+        await self.repo.apply(order.change(Trigger.FAIL, self.clock.now(), attempt=1, failure_reason="cancelled"))
+        return await super().quote(token_in, token_out, amount_in, order_id=order_id, attempt=attempt)
+
+
+async def test_stale_change_returns_none_without_writing():
+    r = rig()
+    r.execute.venues = [raydium(), MeddlingVenue(r.repo, r.clock)]
+    assert await r.execute(r.order_id, attempt=1) is None
+
+    order = await r.order()
+    assert order.status is S.FAILED and order.failure_reason == "cancelled"
+    assert order.seq == 2
+    assert len(r.repo.changes) == 1  # only the other job's change
+    assert r.notifier.published == []
+    assert r.chain.submit_calls == 0
+
+
+class YieldingVenue(ScriptedVenue):
+    async def quote(self, *args, **kwargs):
+        await asyncio.sleep(0)
+        return await super().quote(*args, **kwargs)
+
+
+async def test_two_concurrent_jobs_move_the_order_once():
+    r = rig(venues=[YieldingVenue("raydium", "0.0025", "101.2"), YieldingVenue("meteora", "0.003", "101.537")])
+    results = await asyncio.gather(r.execute(r.order_id, attempt=1), r.execute(r.order_id, attempt=1))
+
+    assert sorted(o is None for o in results) == [False, True]
+    winner = next(o for o in results if o is not None)
+    assert winner.status is S.CONFIRMED
+    assert await r.statuses() == HAPPY
+    assert len(r.repo.changes) == 4
+    assert r.notifier.seqs() == [2, 3, 4, 5]
+    assert r.chain.executions[r.order_id] == 1
+
+
+async def test_failing_notifier_does_not_fail_the_order():
+    r = rig(notifier=RecordingNotifier(error=RuntimeError("redis down")))
+    order = await r.execute(r.order_id, attempt=1)
+    assert order.status is S.CONFIRMED
+    assert await r.statuses() == HAPPY
+    assert r.notifier.attempts == 4
+    assert r.notifier.published == []

@@ -1,0 +1,135 @@
+import uuid
+from datetime import timedelta
+from decimal import Decimal as D
+
+import pytest
+
+from fakes import T0
+from order_engine.domain.errors import IllegalTransition, StaleTransition
+from order_engine.domain.order import StatusEntry
+from order_engine.domain.requests import OrderRequest, new_order
+from order_engine.domain.status import OrderStatus as S
+from order_engine.domain.status import Trigger as T
+
+T1 = T0 + timedelta(seconds=1)
+T2 = T0 + timedelta(seconds=2)
+
+
+@pytest.fixture
+def pending():
+    return new_order(OrderRequest("SOL", "USDC", D("1")), uuid.uuid4(), T0)
+
+
+def test_change_is_guarded_on_current_status_and_seq(pending):
+    change = pending.change(T.ROUTE, T1, attempt=1, metadata={"chosen": "raydium"}, dex_used="raydium")
+    assert change.order_id == pending.id
+    assert (change.expected_status, change.expected_seq, change.seq) == (S.PENDING, 1, 2)
+    assert change.entry == StatusEntry(S.ROUTING, T1, {"chosen": "raydium"})
+    assert dict(change.updates) == {"dex_used": "raydium"}
+    assert pending.status is S.PENDING  # change() does not mutate
+
+
+def test_applied_moves_status_appends_history_and_sets_updates(pending):
+    routed = pending.applied(pending.change(T.ROUTE, T1, attempt=1, metadata={"a": 1}, dex_used="meteora"))
+    assert routed.status is S.ROUTING
+    assert routed.seq == 2
+    assert [e.status for e in routed.status_history] == [S.PENDING, S.ROUTING]
+    assert routed.status_history[0] == pending.status_history[0]
+    assert dict(routed.status_history[1].metadata) == {"a": 1}
+    assert routed.dex_used == "meteora"
+    assert routed.updated_at == T1
+    assert routed.created_at == T0
+    assert routed.attempts == 1
+
+
+def test_seq_increments_on_retry_self_transition(pending):
+    retried = pending.applied(pending.change(T.RETRY, T1, attempt=1))
+    assert retried.status is S.PENDING
+    assert retried.seq == 2
+    again = retried.applied(retried.change(T.RETRY, T2, attempt=2))
+    assert again.seq == 3
+    assert [e.status for e in again.status_history] == [S.PENDING] * 3
+    assert [e.timestamp for e in again.status_history] == [T0, T1, T2]
+
+
+def test_last_entry_finds_the_entry_for_a_status(pending):
+    routed = pending.applied(pending.change(T.ROUTE, T1, attempt=1, metadata={"chosen": "x"}))
+    assert dict(routed.last_entry(S.ROUTING).metadata) == {"chosen": "x"}
+    assert routed.last_entry(S.PENDING) == pending.status_history[0]
+    assert routed.last_entry(S.BUILDING) is None
+
+
+def test_attempts_is_the_max_seen(pending):
+    third = pending.applied(pending.change(T.RETRY, T1, attempt=3))
+    assert third.attempts == 3
+    back = third.applied(third.change(T.ROUTE, T2, attempt=2))
+    assert back.attempts == 3
+
+
+def test_metadata_defaults_to_empty_and_is_copied(pending):
+    meta = {"k": "v"}
+    change = pending.change(T.RETRY, T1, attempt=1, metadata=meta)
+    meta["k"] = "changed"
+    assert dict(change.entry.metadata) == {"k": "v"}
+    assert dict(pending.change(T.RETRY, T1, attempt=1).entry.metadata) == {}
+
+
+@pytest.mark.parametrize("field", ["status", "amount_in", "seq", "id", "attempts"])
+def test_unknown_update_field_is_rejected(pending, field):
+    with pytest.raises(ValueError, match=field):
+        pending.change(T.ROUTE, T1, attempt=1, **{field: "x"})
+
+
+def test_all_updatable_fields_are_accepted(pending):
+    order = pending.applied(
+        pending.change(
+            T.FAIL,
+            T1,
+            attempt=1,
+            dex_used="raydium",
+            executed_price=D("2"),
+            amount_out=D("3"),
+            tx_hash="sig",
+            failure_reason="boom",
+        )
+    )
+    assert (order.status, order.dex_used, order.executed_price, order.amount_out, order.tx_hash, order.failure_reason) == (
+        S.FAILED, "raydium", D("2"), D("3"), "sig", "boom",
+    )
+
+
+def test_change_with_illegal_trigger_raises(pending):
+    with pytest.raises(IllegalTransition):
+        pending.change(T.CONFIRM, T1, attempt=1)
+
+
+def test_applied_with_stale_seq_raises(pending):
+    first = pending.change(T.RETRY, T1, attempt=1)
+    moved = pending.applied(first)
+    with pytest.raises(StaleTransition) as info:
+        moved.applied(first)  # same status (pending) but seq moved from 1 to 2
+    assert info.value.order_id == pending.id
+    assert "seq 1" in str(info.value)
+
+
+def test_applied_with_stale_status_raises(pending):
+    route = pending.change(T.ROUTE, T1, attempt=1)
+    routed = pending.applied(route)
+    fail = pending.change(T.FAIL, T2, attempt=1)  # computed from the old pending snapshot
+    with pytest.raises(StaleTransition, match="'pending'"):
+        routed.applied(fail)
+
+
+def test_two_changes_from_one_snapshot_only_the_first_applies(pending):
+    # Two changes computed from the same snapshot: only the first can win.
+    a = pending.change(T.ROUTE, T1, attempt=1, dex_used="a")
+    b = pending.change(T.FAIL, T1, attempt=1, failure_reason="b")
+    winner = pending.applied(a)
+    with pytest.raises(StaleTransition):
+        winner.applied(b)
+    assert winner.dex_used == "a" and winner.failure_reason is None
+
+
+def test_entry_to_dict_uses_z_suffix():
+    entry = StatusEntry(S.ROUTING, T0, {"x": 1})
+    assert entry.to_dict() == {"status": "routing", "timestamp": "2025-01-01T12:00:00Z", "metadata": {"x": 1}}
