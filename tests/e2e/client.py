@@ -1,0 +1,38 @@
+"""Small helpers for talking to a running stack over real HTTP and WebSocket."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.5", "orderType": "market", "slippageBps": 50}
+LIFECYCLE = ["pending", "routing", "building", "submitted", "confirmed"]
+
+
+async def collect(url: str, timeout_s: float = 30) -> tuple[list[dict[str, Any]], int | None]:
+    """Every message until the server closes, and the close code."""
+    messages: list[dict[str, Any]] = []
+    async with connect(url, open_timeout=10, close_timeout=5) as ws:
+        try:
+            while True:
+                raw = await _recv(ws, timeout_s)
+                messages.append(json.loads(raw))
+        except ConnectionClosed as closed:
+            return messages, closed.rcvd.code if closed.rcvd else None
+
+
+async def _recv(ws: Any, timeout_s: float) -> str:
+    import asyncio
+
+    return str(await asyncio.wait_for(ws.recv(), timeout_s))
+
+
+def statuses(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["status"] for m in messages]
+
+
+def seqs(messages: list[dict[str, Any]]) -> list[int]:
+    return [m["seq"] for m in messages]

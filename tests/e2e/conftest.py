@@ -1,0 +1,50 @@
+"""End-to-end fixtures: migrated database, then stacks of real API + worker processes."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from stack import Stack, cli, stack_env
+
+StackFactory = Callable[..., Stack]
+
+
+@pytest.fixture(scope="session")
+def migrated_database(database_url: str, redis_url: str) -> str:
+    """Runs `order-engine migrate` as a user would."""
+    env = stack_env(database_url, redis_url, "migrate")
+    done = subprocess.run(cli("migrate"), env=env, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    return database_url
+
+
+@pytest.fixture(scope="session")
+def start_stack(
+    migrated_database: str, redis_url: str, key_prefix: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StackFactory]:
+    stacks: list[Stack] = []
+    log_dir: Path = tmp_path_factory.mktemp("stack-logs")
+
+    def start(name: str, *, workers: int = 1, **env: str) -> Stack:
+        stack = Stack(
+            name=name,
+            env=stack_env(migrated_database, redis_url, f"{key_prefix}-{name}", **env),
+            log_dir=log_dir,
+            workers=workers,
+        )
+        stacks.append(stack)
+        return stack.start()
+
+    yield start
+    for stack in stacks:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(start_stack: StackFactory) -> Stack:
+    """The default stack: fast mock DEX (latency ×0.02), no injected failures."""
+    return start_stack("main")

@@ -1,0 +1,97 @@
+"""Runs the real thing for end-to-end tests: `order-engine api` and `order-engine worker` processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "order_engine.app.cli", *args]
+
+
+@dataclass
+class Stack:
+    name: str
+    env: dict[str, str]
+    log_dir: Path
+    workers: int = 1
+    port: int = field(default_factory=free_port)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_base(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def key_prefix(self) -> str:
+        return self.env["ORDER_ENGINE_KEY_PREFIX"]
+
+    @property
+    def queue_name(self) -> str:
+        return self.env["ORDER_ENGINE_QUEUE_NAME"]
+
+    def _spawn(self, role: str, *args: str) -> None:
+        log = (self.log_dir / f"{self.name}-{role}.log").open("ab")
+        self.procs[role] = subprocess.Popen(cli(*args), env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def start(self, timeout_s: float = 60) -> Stack:
+        self._spawn("api", "api", "--port", str(self.port))
+        for i in range(self.workers):
+            self._spawn(f"worker{i}", "worker")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for role, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{role} exited with {proc.returncode}; see {self.log_dir}")
+            try:
+                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"stack {self.name} not healthy after {timeout_s}s; logs in {self.log_dir}")
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def stack_env(database_url: str, redis_url: str, prefix: str, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDER_ENGINE_")}
+    env.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        ORDER_ENGINE_KEY_PREFIX=prefix,
+        ORDER_ENGINE_QUEUE_NAME=f"order-execution-{prefix}",
+        ORDER_ENGINE_DEX_LATENCY_SCALE="0.02",
+        ORDER_ENGINE_DEX_SEED=prefix,
+        ORDER_ENGINE_LOG_JSON="true",
+        ORDER_ENGINE_LOG_LEVEL="INFO",
+    )
+    env.update(overrides)
+    return env

@@ -1,0 +1,92 @@
+"""Bad input over HTTP: a 4xx that names the problem, and no order row written."""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+import pytest
+from stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+GOOD = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.5"}
+JSON = {"content-type": "application/json"}
+
+CASES = [
+    ("missing tokenIn", {"tokenOut": "USDC", "amountIn": "1"}, 400, "tokenIn"),
+    ("missing amountIn", {"tokenIn": "SOL", "tokenOut": "USDC"}, 400, "amountIn"),
+    ("extra field", {**GOOD, "leverage": 10}, 400, "leverage"),
+    ("non-numeric amount", {**GOOD, "amountIn": "lots"}, 400, "amountIn"),
+    ("zero amount", {**GOOD, "amountIn": "0"}, 400, "amountIn"),
+    ("negative amount", {**GOOD, "amountIn": -2}, 400, "amountIn"),
+    ("NaN amount", {**GOOD, "amountIn": "NaN"}, 400, "amountIn"),
+    ("too many decimals", {**GOOD, "amountIn": "0.0000000001"}, 400, "amountIn"),
+    ("amount as bool", {**GOOD, "amountIn": True}, 400, "amountIn"),
+    ("same token both sides", {**GOOD, "tokenOut": "SOL"}, 400, "tokenOut"),
+    ("SOL vs WSOL", {**GOOD, "tokenOut": "WSOL"}, 400, "tokenOut"),
+    ("unknown token", {**GOOD, "tokenIn": "DOGE"}, 400, "tokenIn"),
+    ("slippage too high", {**GOOD, "slippageBps": 5001}, 400, "slippageBps"),
+    ("slippage negative", {**GOOD, "slippageBps": -1}, 400, "slippageBps"),
+    ("slippage not int", {**GOOD, "slippageBps": "fifty"}, 400, "slippageBps"),
+    ("limit not supported", {**GOOD, "orderType": "limit"}, 400, "orderType"),
+    ("unknown order type", {**GOOD, "orderType": "stop"}, 400, "orderType"),
+    ("body not an object", ["SOL", "USDC"], 400, None),
+]
+
+
+async def order_count(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval("select count(*) from orders"))
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize(("case", "body", "status", "field"), CASES, ids=[c[0] for c in CASES])
+async def test_bad_order_is_rejected_naming_the_field(
+    stack: Stack, migrated_database: str, case: str, body: object, status: int, field: str | None
+) -> None:
+    before = await order_count(migrated_database)
+    async with httpx.AsyncClient(base_url=stack.base_url) as client:
+        response = await client.post("/api/orders/execute", json=body)
+    assert response.status_code == status, response.text
+    problem = response.json()
+    assert problem["status_code"] == status and problem["detail"]
+    assert problem.get("field") == field
+    if field:
+        assert field in problem["detail"]
+    assert "Traceback" not in response.text
+    assert await order_count(migrated_database) == before
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status"),
+    [
+        (b'{"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"}', {"content-type": "text/plain"}, 415),
+        (b'{"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"}', {}, 415),
+        (b'{"tokenIn": "SOL", ', JSON, 400),
+        (b"", JSON, 400),
+        (b'{"tokenIn": "' + b"A" * 20_000 + b'"}', JSON, 413),
+    ],
+    ids=["text/plain", "no content type", "truncated JSON", "empty body", "oversized body"],
+)
+async def test_malformed_requests_get_a_clear_4xx(
+    stack: Stack, migrated_database: str, content: bytes, headers: dict[str, str], status: int
+) -> None:
+    before = await order_count(migrated_database)
+    async with httpx.AsyncClient(base_url=stack.base_url) as client:
+        response = await client.post("/api/orders/execute", content=content, headers=headers)
+    assert response.status_code == status, response.text
+    assert response.json()["detail"]
+    assert await order_count(migrated_database) == before
+
+
+async def test_unknown_and_malformed_order_ids(stack: Stack) -> None:
+    async with httpx.AsyncClient(base_url=stack.base_url) as client:
+        unknown = await client.get("/api/orders/00000000-0000-4000-8000-000000000000")
+        malformed = await client.get("/api/orders/12345")
+        bad_status = await client.get("/api/orders", params={"status": "exploded"})
+        bad_limit = await client.get("/api/orders", params={"limit": 0})
+    assert unknown.status_code == 404 and "not found" in unknown.json()["detail"]
+    assert malformed.status_code == 400 and "orderId" in malformed.json()["detail"]
+    assert bad_status.status_code == 400 and bad_limit.status_code == 400
