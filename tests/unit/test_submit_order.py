@@ -3,6 +3,8 @@ from decimal import Decimal as D
 
 import pytest
 
+from order_engine.domain.errors import QueueUnavailable
+
 from fakes import T0, FakeClock, FakeQueue, InMemoryOrderRepository
 from order_engine.domain.errors import InvalidOrder
 from order_engine.domain.requests import OrderRequest
@@ -71,9 +73,13 @@ async def test_failed_add_enqueues_nothing():
     assert (await repo.get(ORDER_ID)).amount_in == D("1")
 
 
-async def test_enqueue_failure_surfaces_after_the_row_is_stored():
+async def test_enqueue_failure_closes_the_stored_order_and_rejects():
     submit, repo, queue = make(queue_error=ConnectionError("redis down"))
-    with pytest.raises(ConnectionError):
+    with pytest.raises(QueueUnavailable) as raised:
         await submit(OrderRequest("SOL", "USDC", D("1")))
-    assert (await repo.get(ORDER_ID)).status is OrderStatus.PENDING
+    assert isinstance(raised.value.cause, ConnectionError) and raised.value.order_id == ORDER_ID
+    order = await repo.get(ORDER_ID)
+    assert order.status is OrderStatus.FAILED and order.seq == 2
+    assert order.failure_reason == "not accepted: queue unavailable"
+    assert order.status_history[-1].metadata["stage"] == "queueing"
     assert queue.enqueued == []

@@ -7,11 +7,12 @@ from typing import Any
 
 import msgspec
 
+from order_engine.domain.money import dec_str
 from order_engine.domain.order import Order, StatusEntry
 
 
 def _s(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else dec_str(value)
 
 
 def _ts(value: Any) -> str:
@@ -24,7 +25,7 @@ def order_to_dict(order: Order) -> dict[str, Any]:
         "orderType": order.order_type.value,
         "tokenIn": order.token_in,
         "tokenOut": order.token_out,
-        "amountIn": str(order.amount_in),
+        "amountIn": dec_str(order.amount_in),
         "slippageBps": order.slippage_bps,
         "status": order.status.value,
         "dexUsed": order.dex_used,

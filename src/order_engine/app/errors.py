@@ -13,7 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from order_engine.domain.errors import InvalidOrder
+from order_engine.domain.errors import InvalidOrder, QueueUnavailable
 
 log = structlog.get_logger("order_engine.api")
 
@@ -76,6 +76,11 @@ def dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Response
     return problem(HTTP_503_SERVICE_UNAVAILABLE, f"{what} unavailable, try again shortly")
 
 
+def queue_unavailable(request: Request[Any, Any, Any], exc: QueueUnavailable) -> Response[dict[str, Any]]:
+    log.warning("order rejected: queue unavailable", path=request.url.path, order_id=str(exc.order_id))
+    return problem(HTTP_503_SERVICE_UNAVAILABLE, "queue (Redis) unavailable; the order was not accepted, try again")
+
+
 def unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error", path=request.url.path, method=request.method)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "internal server error")
@@ -83,6 +88,7 @@ def unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     InvalidOrder: invalid_order,
+    QueueUnavailable: queue_unavailable,
     ValidationException: validation_failed,
     HTTPException: http_error,
     DBAPIError: database_error,

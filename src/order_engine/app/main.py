@@ -37,6 +37,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_json)
     saq = SAQPlugin(saq_config(settings, web=settings.web_ui))
+    for worker in saq.get_workers().values():
+        # The API runs no jobs, so it needs no heartbeat thread (whose shutdown logs a spurious crash).
+        worker._enable_heartbeat_manager = False  # noqa: SLF001
     redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
     backend = RedisChannelsPubSubBackend(redis=Redis.from_url(settings.redis_url))
     channels = ChannelsPlugin(backend=backend, arbitrary_channels_allowed=True)
@@ -61,9 +64,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
-            await queue.disconnect()
-            await engine.dispose()
-            await redis.aclose()
+            for close in (queue.disconnect, engine.dispose, redis.aclose):
+                try:
+                    await close()
+                except Exception as exc:  # a dependency already gone must not turn shutdown into a crash
+                    log.warning("error while closing", resource=close.__qualname__, error=repr(exc))
             log.info("api stopped")
 
     return Litestar(

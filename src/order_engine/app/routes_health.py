@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from litestar.di import NamedDependency
 from litestar import Response, get
 from sqlalchemy import text
 
@@ -27,7 +28,7 @@ async def _db(services: Services) -> None:
 
 
 @get("/health", tags=["ops"])
-async def health(services: Services) -> Response[dict[str, Any]]:
+async def health(services: NamedDependency[Services]) -> Response[dict[str, Any]]:
     database, redis = await asyncio.gather(_check(_db(services)), _check(services.redis.ping()))
     ok = database == "ok" and redis == "ok"
     body = {"status": "ok" if ok else "degraded", "checks": {"database": database, "redis": redis}}

@@ -8,11 +8,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
+from litestar.di import NamedDependency
 from litestar import Controller, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from order_engine.adapters.wire import order_to_dict
 from order_engine.app.schemas import OrderIn
@@ -69,14 +70,14 @@ class OrdersController(Controller):
     tags = ["orders"]
 
     @post("/execute", status_code=201, request_max_body_size=MAX_ORDER_BODY, guards=[require_json])
-    async def execute(self, data: OrderIn, services: Services) -> Response[dict[str, Any]]:
+    async def execute(self, data: JSONBody[OrderIn], services: NamedDependency[Services]) -> Response[dict[str, Any]]:
         """Accept a market order: 201 with its id and the WebSocket URL that streams its status."""
         order = await services.submit(order_request(data))
         body = accepted(order.id, order.status.value, order.order_type.value)
         return Response(body, status_code=201, headers={"Location": f"/api/orders/{order.id}"})
 
     @get("/{order_id:str}")
-    async def get_order(self, order_id: str, services: Services) -> dict[str, Any]:
+    async def get_order(self, order_id: FromPath[str], services: NamedDependency[Services]) -> dict[str, Any]:
         """The order with its full status history (400 for a malformed id, 404 for an unknown one)."""
         try:
             oid = uuid.UUID(order_id)
@@ -90,10 +91,10 @@ class OrdersController(Controller):
     @get("/")
     async def list_orders(
         self,
-        services: Services,
-        status: OrderStatus | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
-        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+        services: NamedDependency[Services],
+        status: FromQuery[OrderStatus | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> dict[str, Any]:
         """Orders newest first; pass `nextCursor` back as `cursor` for the next page."""
         before = _decode_cursor(cursor) if cursor else None

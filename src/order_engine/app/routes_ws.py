@@ -8,21 +8,24 @@ from typing import Any
 
 import msgspec
 import structlog
+from litestar.di import NamedDependency
 from litestar import WebSocket, websocket
 from litestar.channels import ChannelsPlugin
 from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromPath, FromQuery
 
 from order_engine.adapters.wire import encode
 from order_engine.app.live import CLOSE_BAD_REQUEST, stream_order
 from order_engine.app.routes_orders import MAX_ORDER_BODY, accepted, order_request
 from order_engine.app.schemas import OrderIn
 from order_engine.app.services import Services
-from order_engine.domain.errors import InvalidOrder
+from order_engine.domain.errors import InvalidOrder, QueueUnavailable
 
 log = structlog.get_logger("order_engine.ws")
 SUBMIT_TIMEOUT_S = 30
 CLOSE_TOO_BIG = 1009
 CLOSE_TIMEOUT = 4408
+CLOSE_TRY_AGAIN = 1013
 
 
 async def _reject(socket: WebSocket[Any, Any, Any], code: int, detail: str, field: str | None = None) -> None:
@@ -35,7 +38,11 @@ async def _reject(socket: WebSocket[Any, Any, Any], code: int, detail: str, fiel
 
 @websocket("/api/orders/{order_id:str}/ws")
 async def watch_order(
-    socket: WebSocket[Any, Any, Any], order_id: str, services: Services, channels: ChannelsPlugin, since: str | None = None
+    socket: WebSocket[Any, Any, Any],
+    order_id: FromPath[str],
+    services: NamedDependency[Services],
+    channels: NamedDependency[ChannelsPlugin],
+    since: FromQuery[str | None] = None,
 ) -> None:
     """Snapshot, then one message per status change; closes 1000 after confirmed/failed, 4404 unknown, 4400 malformed."""
     await socket.accept()
@@ -54,7 +61,9 @@ async def watch_order(
 
 
 @websocket("/api/orders/execute")
-async def execute_over_ws(socket: WebSocket[Any, Any, Any], services: Services, channels: ChannelsPlugin) -> None:
+async def execute_over_ws(
+    socket: WebSocket[Any, Any, Any], services: NamedDependency[Services], channels: NamedDependency[ChannelsPlugin]
+) -> None:
     """Send the order as the first JSON message; get `accepted`, then its status stream."""
     await socket.accept()
     try:
@@ -78,6 +87,9 @@ async def execute_over_ws(socket: WebSocket[Any, Any, Any], services: Services, 
         return
     except InvalidOrder as exc:
         await _reject(socket, CLOSE_BAD_REQUEST, str(exc), exc.field)
+        return
+    except QueueUnavailable:
+        await _reject(socket, CLOSE_TRY_AGAIN, "queue (Redis) unavailable; the order was not accepted, try again")
         return
     body = {"type": "accepted", **accepted(order.id, order.status.value, order.order_type.value)}
     await socket.send_data(encode(body).decode(), mode="text")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 
 class DomainError(Exception):
     """Base of every error the domain raises on purpose."""
@@ -56,7 +58,7 @@ class DexUnavailable(DexError):
 class SlippageExceeded(DexError):
     """The swap would have returned less than the order's minimum: never retried."""
 
-    def __init__(self, amount_out: object, min_amount_out: object) -> None:
+    def __init__(self, amount_out: Decimal, min_amount_out: Decimal | None) -> None:
         super().__init__("slippage exceeded")
         self.amount_out = amount_out
         self.min_amount_out = min_amount_out
@@ -72,4 +74,13 @@ class RetryLater(DomainError):
     def __init__(self, delay_s: float, cause: Exception) -> None:
         super().__init__(f"retry in {delay_s:g}s after: {cause}")
         self.delay_s = delay_s
+        self.cause = cause
+
+
+class QueueUnavailable(DomainError):
+    """The order could not be queued; it was closed as failed and not accepted."""
+
+    def __init__(self, order_id: object, cause: Exception) -> None:
+        super().__init__(f"queue unavailable; order {order_id} was not accepted")
+        self.order_id = order_id
         self.cause = cause

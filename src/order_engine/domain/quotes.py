@@ -7,6 +7,8 @@ from decimal import ROUND_DOWN, Decimal
 
 import attrs
 
+from order_engine.domain.money import dec_str
+
 BPS = Decimal(10_000)
 
 
@@ -24,10 +26,10 @@ class Quote:
     def to_dict(self) -> dict[str, object]:
         return {
             "venue": self.venue,
-            "price": str(self.price),
-            "feeRate": str(self.fee_rate),
-            "amountIn": str(self.amount_in),
-            "amountOut": str(self.amount_out),
+            "price": dec_str(self.price),
+            "feeRate": dec_str(self.fee_rate),
+            "amountIn": dec_str(self.amount_in),
+            "amountOut": dec_str(self.amount_out),
             "estimatedFeeLamports": self.estimated_fee_lamports,
         }
 
@@ -55,10 +57,10 @@ def routing_reason(best: Quote, others: Iterable[Quote]) -> str:
     if runner.amount_out == best.amount_out:
         return f"{best.venue} tied with {runner.venue} on amountOut; lower fee or name breaks the tie"
     if not runner.amount_out:
-        return f"{best.venue} returns {best.amount_out}; {runner.venue} returns nothing"
+        return f"{best.venue} returns {dec_str(best.amount_out)}; {runner.venue} returns nothing"
     edge_bps = (best.amount_out - runner.amount_out) / runner.amount_out * BPS
     return (
-        f"{best.venue} returns {best.amount_out} vs {runner.venue} {runner.amount_out} "
+        f"{best.venue} returns {dec_str(best.amount_out)} vs {runner.venue} {dec_str(runner.amount_out)} "
         f"(+{edge_bps.quantize(Decimal('0.01'))} bps)"
     )
 

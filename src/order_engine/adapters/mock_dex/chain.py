@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from order_engine.adapters.mock_dex.prices import rng_for, rounded
 from order_engine.adapters.mock_dex.venue import FEES
 from order_engine.domain.errors import DexUnavailable
+from order_engine.domain.money import dec_str
 from order_engine.domain.ports import SwapRequest, SwapResult
 from order_engine.domain.quotes import BPS, amount_out_after_fee
 from order_engine.domain.tokens import token
@@ -86,9 +87,9 @@ class RedisMockChain:
             "orderId": str(swap.order_id),
             "signature": base58.b58encode(fate.randbytes(64)).decode(),
             "venue": swap.venue,
-            "executedPrice": str(executed_price),
-            "amountOut": str(amount_out),
-            "minAmountOut": str(swap.min_amount_out),
+            "executedPrice": dec_str(executed_price),
+            "amountOut": dec_str(amount_out),
+            "minAmountOut": dec_str(swap.min_amount_out),
             "error": "slippage exceeded" if amount_out < swap.min_amount_out else None,
             "sentAt": time.time(),
             "executionMs": round(execution_s * 1000),

@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from order_engine.domain.money import dec_str
 from order_engine.domain.order import Order, StatusEntry
 from order_engine.domain.status import OrderStatus, OrderType
 
@@ -51,13 +52,13 @@ def row_values(order: Order) -> dict[str, Any]:
         "order_type": order.order_type.value,
         "token_in": order.token_in,
         "token_out": order.token_out,
-        "amount_in": str(order.amount_in),
+        "amount_in": dec_str(order.amount_in),
         "slippage_bps": order.slippage_bps,
         "status": order.status.value,
         "status_history": [e.to_dict() for e in order.status_history],
         "dex_used": order.dex_used,
-        "executed_price": None if order.executed_price is None else str(order.executed_price),
-        "amount_out": None if order.amount_out is None else str(order.amount_out),
+        "executed_price": None if order.executed_price is None else dec_str(order.executed_price),
+        "amount_out": None if order.amount_out is None else dec_str(order.amount_out),
         "tx_hash": order.tx_hash,
         "failure_reason": order.failure_reason,
         "attempts": order.attempts,
@@ -68,4 +69,4 @@ def row_values(order: Order) -> dict[str, Any]:
 
 
 def update_values(updates: dict[str, Any]) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in updates.items()}
+    return {k: (dec_str(v) if isinstance(v, Decimal) else v) for k, v in updates.items()}

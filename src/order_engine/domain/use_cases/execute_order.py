@@ -25,6 +25,7 @@ from order_engine.domain.errors import (
     StaleTransition,
     UnsupportedPair,
 )
+from order_engine.domain.money import dec_str
 from order_engine.domain.order import Order
 from order_engine.domain.ports import Clock, DexVenue, OrderRepository, StatusNotifier, SwapExecutor, SwapRequest
 from order_engine.domain.quotes import Quote, min_amount_out, routing_reason, select_best
@@ -137,7 +138,7 @@ class ExecuteOrder:
         reason = routing_reason(best, quotes)
         bound.info(
             "routing decision",
-            quotes={q.venue: {"price": str(q.price), "amountOut": str(q.amount_out)} for q in quotes},
+            quotes={q.venue: {"price": dec_str(q.price), "amountOut": dec_str(q.amount_out)} for q in quotes},
             unavailable=errors,
             chosen=best.venue,
             reason=reason,
@@ -161,8 +162,8 @@ class ExecuteOrder:
         metadata = {
             "dexUsed": order.dex_used,
             "quotedPrice": chosen["price"],
-            "expectedAmountOut": str(expected),
-            "minAmountOut": str(min_amount_out(expected, order.slippage_bps, out_token.quantum)),
+            "expectedAmountOut": dec_str(expected),
+            "minAmountOut": dec_str(min_amount_out(expected, order.slippage_bps, out_token.quantum)),
             "slippageBps": order.slippage_bps,
             "wrapSol": is_native_sol(order.token_in),
             "unwrapSol": is_native_sol(order.token_out),
@@ -189,7 +190,7 @@ class ExecuteOrder:
         result = await self.chain.confirm(order.tx_hash, attempt=attempt)
         if result.error is not None:
             built = order.last_entry(OrderStatus.BUILDING)
-            raise SlippageExceeded(result.amount_out, built.metadata["minAmountOut"] if built else None)
+            raise SlippageExceeded(result.amount_out, Decimal(built.metadata["minAmountOut"]) if built else None)
         metadata = {
             "txHash": result.signature,
             "executedPrice": str(result.executed_price),
@@ -231,7 +232,10 @@ class ExecuteOrder:
         reason = "slippage exceeded" if isinstance(exc, SlippageExceeded) else error
         metadata: dict[str, Any] = {"reason": reason, "attempts": attempt, "stage": stage}
         if isinstance(exc, SlippageExceeded):
-            metadata |= {"amountOut": str(exc.amount_out), "minAmountOut": str(exc.min_amount_out)}
+            metadata |= {
+                "amountOut": dec_str(exc.amount_out),
+                "minAmountOut": None if exc.min_amount_out is None else dec_str(exc.min_amount_out),
+            }
         bound.error("order failed", stage=stage, reason=reason, transient=transient)
         try:
             return await self._step(latest, Trigger.FAIL, attempt, metadata, failure_reason=reason)

@@ -1,0 +1,120 @@
+"""RedisStatusNotifier: a published status reaches subscribers of that order's channel, and only them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
+
+import pytest
+import redis.asyncio as aioredis
+from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+
+from order_engine.adapters.notifier import RedisStatusNotifier, order_channel
+from order_engine.domain.order import Order
+from order_engine.domain.requests import OrderRequest, new_order
+from order_engine.domain.status import Trigger as T
+
+TIMEOUT_S = 5.0
+
+
+@pytest.fixture
+async def notifier(redis_url: str, key_prefix: str) -> AsyncIterator[RedisStatusNotifier]:
+    client = aioredis.Redis.from_url(redis_url)  # the publisher's own connection
+    yield RedisStatusNotifier(RedisChannelsPubSubBackend(redis=client), key_prefix)
+    await client.aclose()
+
+
+async def subscribed(client: aioredis.Redis, channel: str, *, pattern: bool = False) -> aioredis.client.PubSub:
+    pubsub = client.pubsub()
+    await (pubsub.psubscribe(channel) if pattern else pubsub.subscribe(channel))
+    confirmation = await pubsub.get_message(timeout=TIMEOUT_S)  # the server acknowledged the subscription
+    assert confirmation is not None and confirmation["type"] in ("subscribe", "psubscribe")
+    return pubsub
+
+
+async def next_message(pubsub: aioredis.client.PubSub, timeout: float = TIMEOUT_S) -> dict | None:
+    return await pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout)
+
+
+def submitted_order(amount_in: str = "1.25") -> Order:
+    t0 = datetime(2025, 3, 1, 9, 30, 0, 123456, tzinfo=UTC)
+    order = new_order(OrderRequest("SOL", "USDC", D(amount_in)), uuid.uuid4(), t0)
+    order = order.applied(order.change(T.ROUTE, t0 + timedelta(seconds=1), attempt=1, dex_used="raydium"))
+    order = order.applied(order.change(T.BUILD, t0 + timedelta(seconds=2), attempt=1, metadata={"minAmountOut": "185.6"}))
+    return order.applied(
+        order.change(
+            T.SUBMIT,
+            t0 + timedelta(seconds=3),
+            attempt=2,
+            metadata={"txHash": "5Sig", "attempt": 2},
+            tx_hash="5Sig",
+            executed_price=D("150.000000001"),
+            amount_out=D("186.927652"),
+        )
+    )
+
+
+async def test_published_status_reaches_subscriber_on_another_connection(notifier, redis, key_prefix):
+    order = submitted_order()
+    other = submitted_order()
+    watcher = await subscribed(redis, order_channel(key_prefix, order.id))
+    bystander = await subscribed(redis, order_channel(key_prefix, other.id))
+    everything = await subscribed(redis, f"{key_prefix}:order:*", pattern=True)
+    try:
+        await notifier.publish(order)
+
+        message = await next_message(watcher)
+        assert message is not None and message["type"] == "message"
+        assert message["channel"].decode() == f"{key_prefix}:order:{order.id}"
+        payload = json.loads(message["data"])
+        assert payload["type"] == "status"
+        assert payload["orderId"] == str(order.id)
+        assert (payload["seq"], payload["status"]) == (4, "submitted")
+        assert payload["timestamp"] == "2025-03-01T09:30:03.123456Z"
+        assert payload["metadata"] == {"txHash": "5Sig", "attempt": 2}
+
+        full = payload["order"]
+        assert full["orderId"] == str(order.id) and full["status"] == "submitted"
+        assert (full["amountIn"], full["executedPrice"], full["amountOut"]) == ("1.25", "150.000000001", "186.927652")
+        assert (full["dexUsed"], full["txHash"], full["attempts"]) == ("raydium", "5Sig", 2)
+        assert [e["status"] for e in full["statusHistory"]] == ["pending", "routing", "building", "submitted"]
+        assert full["statusHistory"][2]["metadata"] == {"minAmountOut": "185.6"}
+
+        assert await next_message(bystander, timeout=0.5) is None
+        seen = await next_message(everything)
+        assert seen is not None and seen["channel"].decode() == order_channel(key_prefix, order.id)
+        assert await next_message(everything, timeout=0.3) is None  # published once, to one channel
+    finally:
+        for pubsub in (watcher, bystander, everything):
+            await pubsub.aclose()
+
+
+async def test_each_publish_is_one_message_in_order(notifier, redis, key_prefix):
+    order = submitted_order()
+    watcher = await subscribed(redis, order_channel(key_prefix, order.id))
+    try:
+        failed = order.applied(order.change(T.FAIL, order.updated_at, attempt=2, failure_reason="slippage exceeded"))
+        await notifier.publish(order)
+        await notifier.publish(failed)
+
+        first, second = [json.loads((await next_message(watcher))["data"]) for _ in range(2)]
+        assert [(m["seq"], m["status"]) for m in (first, second)] == [(4, "submitted"), (5, "failed")]
+        assert second["order"]["failureReason"] == "slippage exceeded"
+        assert await next_message(watcher, timeout=0.3) is None
+    finally:
+        await watcher.aclose()
+
+
+async def test_small_amounts_are_plain_decimal_strings(notifier, redis, key_prefix):
+    order = submitted_order(amount_in="0.000000001")
+    watcher = await subscribed(redis, order_channel(key_prefix, order.id))
+    try:
+        await notifier.publish(order)
+        payload = json.loads((await next_message(watcher))["data"])
+        assert D(payload["order"]["amountIn"]) == D("0.000000001")  # the value survives either way
+        assert payload["order"]["amountIn"] == "0.000000001"
+    finally:
+        await watcher.aclose()
