@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from stack import Stack, cli, stack_env
 
 StackFactory = Callable[..., Stack]

@@ -53,7 +53,9 @@ async def test_one_order_streams_every_status_and_get_agrees(stack: Stack, redis
     best = max(venues.values(), key=lambda q: Decimal(q["amountOut"]))
     assert routing["chosen"] == best["venue"] == building["dexUsed"] == order["dexUsed"]
     expected = Decimal(building["expectedAmountOut"])
-    assert Decimal(building["minAmountOut"]) == (expected * Decimal("0.995")).quantize(Decimal("0.000001"), "ROUND_DOWN")
+    assert Decimal(building["minAmountOut"]) == (expected * Decimal("0.995")).quantize(
+        Decimal("0.000001"), "ROUND_DOWN"
+    )
     assert building["wrapSol"] is True and building["unwrapSol"] is False
     assert submitted["txHash"] == confirmed["txHash"] == order["txHash"]
     assert 87 <= len(order["txHash"]) <= 88

@@ -29,7 +29,9 @@ def make_chain(redis, key_prefix):
     return make
 
 
-def swap(order_id: uuid.UUID | None = None, *, amount_in="1.234567891", price="151.123456789", min_out="0", venue="raydium"):
+def swap(
+    order_id: uuid.UUID | None = None, *, amount_in="1.234567891", price="151.123456789", min_out="0", venue="raydium"
+):
     return SwapRequest(
         order_id=order_id or uuid.uuid4(),
         venue=venue,

@@ -43,7 +43,9 @@ def submitted_order(amount_in: str = "1.25") -> Order:
     t0 = datetime(2025, 3, 1, 9, 30, 0, 123456, tzinfo=UTC)
     order = new_order(OrderRequest("SOL", "USDC", D(amount_in)), uuid.uuid4(), t0)
     order = order.applied(order.change(T.ROUTE, t0 + timedelta(seconds=1), attempt=1, dex_used="raydium"))
-    order = order.applied(order.change(T.BUILD, t0 + timedelta(seconds=2), attempt=1, metadata={"minAmountOut": "185.6"}))
+    order = order.applied(
+        order.change(T.BUILD, t0 + timedelta(seconds=2), attempt=1, metadata={"minAmountOut": "185.6"})
+    )
     return order.applied(
         order.change(
             T.SUBMIT,

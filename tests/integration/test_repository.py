@@ -49,7 +49,9 @@ async def test_add_then_get_round_trips_every_field_exactly(repo):
         status=S.SUBMITTED,
         status_history=(
             StatusEntry(S.PENDING, t0, {}),
-            StatusEntry(S.ROUTING, t0 + timedelta(microseconds=1), {"quotes": [{"venue": "raydium", "price": "150.1"}]}),
+            StatusEntry(
+                S.ROUTING, t0 + timedelta(microseconds=1), {"quotes": [{"venue": "raydium", "price": "150.1"}]}
+            ),
             StatusEntry(S.BUILDING, t0 + timedelta(milliseconds=5), {"minAmountOut": "0.000000149", "note": "ünï"}),
             StatusEntry(S.SUBMITTED, t0 + timedelta(seconds=1), {"txHash": "5abc", "attempt": 2, "ok": True}),
         ),
@@ -231,8 +233,8 @@ async def test_migration_is_idempotent_and_keeps_data(migrated_url, engine, repo
     async with engine.connect() as conn:
         versions = (await conn.execute(text("select version_num from alembic_version"))).scalars().all()
         indexes = (
-            await conn.execute(text("select indexdef from pg_indexes where tablename = 'orders'"))
-        ).scalars().all()
+            (await conn.execute(text("select indexdef from pg_indexes where tablename = 'orders'"))).scalars().all()
+        )
     assert versions == ["0001_create_orders"]
     assert any("UNIQUE" in d and "(idempotency_key)" in d for d in indexes), indexes
     assert any("(created_at, id)" in d for d in indexes), indexes

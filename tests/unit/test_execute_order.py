@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal as D
 
 import pytest
-
 from fakes import FakeChain, FakeClock, InMemoryOrderRepository, RecordingNotifier, ScriptedVenue
+
 from order_engine.domain.errors import DexUnavailable, RetryLater, SlippageExceeded, UnsupportedPair
 from order_engine.domain.order import Order
 from order_engine.domain.ports import SwapRequest
@@ -79,7 +79,9 @@ async def test_happy_path_runs_every_step_once_in_order():
     assert order.status is S.CONFIRMED
     assert [e.status for e in order.status_history] == HAPPY
     assert order.seq == 5
-    assert r.notifier.published == [(r.order_id, seq, status) for seq, status in zip(range(2, 6), HAPPY[1:])]
+    assert r.notifier.published == [
+        (r.order_id, seq, status) for seq, status in zip(range(2, 6), HAPPY[1:], strict=True)
+    ]
     stamps = [e.timestamp for e in order.status_history]
     assert stamps == sorted(stamps) and len(set(stamps)) == 5
     assert order.attempts == 1
@@ -140,7 +142,9 @@ async def test_happy_path_confirmed_order_carries_the_settlement():
     assert dict(order.last_entry(S.SUBMITTED).metadata) == {"txHash": signature}
     confirmed = order.last_entry(S.CONFIRMED).metadata
     assert (confirmed["txHash"], confirmed["executedPrice"], confirmed["amountOut"]) == (
-        signature, "101.41", "151.650000",
+        signature,
+        "101.41",
+        "151.650000",
     )
     assert confirmed["slot"] == 300_000_001
     assert r.chain.executions[r.order_id] == 1
@@ -163,11 +167,11 @@ async def test_one_venue_down_still_routes_to_the_other(error):
 
 # --- transient errors ---------------------------------------------------------------------
 
+
 def rig_with_repo_error(status: S, error: BaseException) -> Rig:
     r = rig()
     r.repo.fail_on[status] = error
     return r
-
 
 
 @pytest.mark.parametrize(

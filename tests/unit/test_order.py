@@ -3,8 +3,8 @@ from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
-
 from fakes import T0
+
 from order_engine.domain.errors import IllegalTransition, StaleTransition
 from order_engine.domain.order import StatusEntry
 from order_engine.domain.requests import OrderRequest, new_order
@@ -93,8 +93,20 @@ def test_all_updatable_fields_are_accepted(pending):
             failure_reason="boom",
         )
     )
-    assert (order.status, order.dex_used, order.executed_price, order.amount_out, order.tx_hash, order.failure_reason) == (
-        S.FAILED, "raydium", D("2"), D("3"), "sig", "boom",
+    assert (
+        order.status,
+        order.dex_used,
+        order.executed_price,
+        order.amount_out,
+        order.tx_hash,
+        order.failure_reason,
+    ) == (
+        S.FAILED,
+        "raydium",
+        D("2"),
+        D("3"),
+        "sig",
+        "boom",
     )
 
 

@@ -3,8 +3,8 @@ from decimal import Decimal as D
 
 import attrs
 import pytest
-
 from fakes import T0
+
 from order_engine.domain.errors import InvalidOrder
 from order_engine.domain.requests import DEFAULT_SLIPPAGE_BPS, OrderRequest, new_order, validate
 from order_engine.domain.status import OrderStatus, OrderType

@@ -2,11 +2,9 @@ import uuid
 from decimal import Decimal as D
 
 import pytest
-
-from order_engine.domain.errors import QueueUnavailable
-
 from fakes import T0, FakeClock, FakeQueue, InMemoryOrderRepository
-from order_engine.domain.errors import InvalidOrder
+
+from order_engine.domain.errors import InvalidOrder, QueueUnavailable
 from order_engine.domain.requests import OrderRequest
 from order_engine.domain.status import OrderStatus
 from order_engine.domain.use_cases import SubmitOrder

@@ -12,10 +12,11 @@ FAILED_TTL_S = 24 * 3600  # ... failed jobs ~24 h (set on the job when it fails 
 
 
 class SaqOrderQueue:
-    def __init__(self, queue: Queue, *, max_attempts: int, timeout_s: int) -> None:
+    def __init__(self, queue: Queue, *, max_attempts: int, timeout_s: int, retry_delay_s: float = 2.0) -> None:
         self._queue = queue
         self._max_attempts = max_attempts
         self._timeout_s = timeout_s
+        self._retry_delay_s = retry_delay_s
 
     async def enqueue(self, order_id: uuid.UUID) -> None:
         # SAQ ignores an enqueue whose key already has a job: a second enqueue is a no-op.
@@ -26,4 +27,8 @@ class SaqOrderQueue:
             retries=self._max_attempts,
             timeout=self._timeout_s,
             ttl=COMPLETED_TTL_S,
+            # For errors the use case does not classify (e.g. the database dropping mid-attempt);
+            # its own transient errors set an exact delay on the job instead.
+            retry_delay=self._retry_delay_s,
+            retry_backoff=True,
         )

@@ -132,7 +132,9 @@ def _with_database(url: str, name: str) -> str:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="order-engine", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    dev = sub.add_parser("dev", help="run API + worker; embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set")
+    dev = sub.add_parser(
+        "dev", help="run API + worker; embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set"
+    )
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
     dev.add_argument("--workers", type=int, default=1, help="worker processes")

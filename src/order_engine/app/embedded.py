@@ -23,10 +23,11 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
-from typing import Any, Coroutine
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psutil

@@ -56,7 +56,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             repo=repo,
             submit=SubmitOrder(
                 repo=repo,
-                queue=SaqOrderQueue(queue, max_attempts=settings.max_attempts, timeout_s=settings.job_timeout_s),
+                queue=SaqOrderQueue(
+                    queue,
+                    max_attempts=settings.max_attempts,
+                    timeout_s=settings.job_timeout_s,
+                    retry_delay_s=settings.retry_delay_base_s,
+                ),
                 clock=SystemClock(),
             ),
         )

@@ -8,9 +8,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from litestar.di import NamedDependency
 from litestar import Controller, Response, get, post
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter

@@ -8,9 +8,9 @@ from typing import Any
 
 import msgspec
 import structlog
-from litestar.di import NamedDependency
 from litestar import WebSocket, websocket
 from litestar.channels import ChannelsPlugin
+from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, FromQuery
 

@@ -15,6 +15,6 @@ class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
 
     tokenIn: Symbol
     tokenOut: Symbol
-    amountIn: Annotated[Decimal, msgspec.Meta(description="Amount of tokenIn to sell, > 0, e.g. \"1.5\"")]
+    amountIn: Annotated[Decimal, msgspec.Meta(description='Amount of tokenIn to sell, > 0, e.g. "1.5"')]
     orderType: Annotated[str, msgspec.Meta(max_length=16)] = "market"
     slippageBps: Annotated[int, msgspec.Meta(ge=0, le=5000)] = 50

@@ -31,9 +31,7 @@ class StaleTransition(DomainError):
     """The order moved on since it was read: another job got there first."""
 
     def __init__(self, order_id: object, expected_status: str, expected_seq: int) -> None:
-        super().__init__(
-            f"order {order_id} is no longer in status {expected_status!r} at seq {expected_seq}"
-        )
+        super().__init__(f"order {order_id} is no longer in status {expected_status!r} at seq {expected_seq}")
         self.order_id = order_id
 
 

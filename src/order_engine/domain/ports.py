@@ -75,7 +75,9 @@ class DexVenue(Protocol):
 
     name: str
 
-    async def quote(self, token_in: str, token_out: str, amount_in: Decimal, *, order_id: uuid.UUID, attempt: int) -> Quote:
+    async def quote(
+        self, token_in: str, token_out: str, amount_in: Decimal, *, order_id: uuid.UUID, attempt: int
+    ) -> Quote:
         """Raises DexUnavailable (transient) or UnsupportedPair (permanent)."""
 
 

@@ -13,7 +13,7 @@ from types import MappingProxyType
 from order_engine.domain.errors import IllegalTransition
 
 
-class OrderStatus(str, enum.Enum):
+class OrderStatus(enum.StrEnum):
     PENDING = "pending"
     ROUTING = "routing"
     BUILDING = "building"
@@ -26,13 +26,13 @@ class OrderStatus(str, enum.Enum):
         return self in TERMINAL
 
 
-class OrderType(str, enum.Enum):
+class OrderType(enum.StrEnum):
     MARKET = "market"
     LIMIT = "limit"
     SNIPER = "sniper"
 
 
-class Trigger(str, enum.Enum):
+class Trigger(enum.StrEnum):
     ROUTE = "route"  # quotes are in and a venue is chosen
     BUILD = "build"  # the swap transaction is built with its slippage floor
     SUBMIT = "submit"  # the transaction is sent; its signature is known

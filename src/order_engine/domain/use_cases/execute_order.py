@@ -133,7 +133,9 @@ class ExecuteOrder:
             unsupported = [r for r in results if isinstance(r, UnsupportedPair)]
             if unsupported and len(unsupported) == len(results):
                 raise unsupported[0]
-            raise DexUnavailable("no venue returned a quote (" + "; ".join(f"{k}: {v}" for k, v in errors.items()) + ")")
+            raise DexUnavailable(
+                "no venue returned a quote (" + "; ".join(f"{k}: {v}" for k, v in errors.items()) + ")"
+            )
         best = select_best(quotes)
         reason = routing_reason(best, quotes)
         bound.info(

@@ -50,7 +50,10 @@ class SubmitOrder:
         reason = "not accepted: queue unavailable"
         log.error("enqueue failed; order closed", order_id=str(order.id), error=repr(exc))
         change = order.change(
-            Trigger.FAIL, self.clock.now(), attempt=0, metadata={"reason": reason, "stage": "queueing", "attempts": 0},
+            Trigger.FAIL,
+            self.clock.now(),
+            attempt=0,
+            metadata={"reason": reason, "stage": "queueing", "attempts": 0},
             failure_reason=reason,
         )
         try:
