@@ -235,7 +235,7 @@ async def test_migration_is_idempotent_and_keeps_data(migrated_url, engine, repo
         indexes = (
             (await conn.execute(text("select indexdef from pg_indexes where tablename = 'orders'"))).scalars().all()
         )
-    assert versions == ["0001_create_orders"]
+    assert versions == ["0002_idempotency"]
     assert any("UNIQUE" in d and "(idempotency_key)" in d for d in indexes), indexes
     assert any("(created_at, id)" in d for d in indexes), indexes
     assert await repo.get(order.id) == order

@@ -13,15 +13,28 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
 from order_engine.adapters.wire import order_to_dict
 from order_engine.app.schemas import OrderIn
 from order_engine.app.services import Services
-from order_engine.domain.requests import OrderRequest
+from order_engine.domain.errors import InvalidOrder
+from order_engine.domain.requests import MAX_IDEMPOTENCY_KEY_LENGTH, OrderRequest
 from order_engine.domain.status import OrderStatus
 
 MAX_ORDER_BODY = 16 * 1024
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name=IDEMPOTENCY_HEADER,
+        description=(
+            "Optional, 1-255 characters. Repeating a request with the same key and body within 24 h "
+            "returns the first response (same orderId) and creates nothing; the same key with another "
+            "body is a 422."
+        ),
+    ),
+]
 
 
 def order_request(data: OrderIn, idempotency_key: str | None = None) -> OrderRequest:
@@ -70,11 +83,23 @@ class OrdersController(Controller):
     tags = ["orders"]
 
     @post("/execute", status_code=201, request_max_body_size=MAX_ORDER_BODY, guards=[require_json])
-    async def execute(self, data: JSONBody[OrderIn], services: NamedDependency[Services]) -> Response[dict[str, Any]]:
-        """Accept a market order: 201 with its id and the WebSocket URL that streams its status."""
-        order = await services.submit(order_request(data))
-        body = accepted(order.id, order.status.value, order.order_type.value)
-        return Response(body, status_code=201, headers={"Location": f"/api/orders/{order.id}"})
+    async def execute(
+        self, data: JSONBody[OrderIn], services: NamedDependency[Services], idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[dict[str, Any]]:
+        """Accept a market order: 201 with its id and the WebSocket URL that streams its status.
+
+        A replay (same Idempotency-Key and body) gets the first response again, with `Idempotent-Replayed: true`.
+        """
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+            raise InvalidOrder(IDEMPOTENCY_HEADER, f"header must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
+        submission = await services.submit.accept(order_request(data, idempotency_key))
+        order = submission.order
+        # The status the order was accepted with (pending), so a replay's body is the first answer's.
+        body = accepted(order.id, order.status_history[0].status.value, order.order_type.value)
+        headers = {"Location": f"/api/orders/{order.id}"}
+        if not submission.created:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(body, status_code=201, headers=headers)
 
     @get("/{order_id:str}")
     async def get_order(self, order_id: FromPath[str], services: NamedDependency[Services]) -> dict[str, Any]:

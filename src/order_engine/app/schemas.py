@@ -18,3 +18,12 @@ class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
     amountIn: Annotated[Decimal, msgspec.Meta(description='Amount of tokenIn to sell, > 0, e.g. "1.5"')]
     orderType: Annotated[str, msgspec.Meta(max_length=16)] = "market"
     slippageBps: Annotated[int, msgspec.Meta(ge=0, le=5000)] = 50
+
+
+class OrderSubmitMessage(OrderIn):
+    """The first message of a WebSocket submit: the order, plus the optional idempotency key.
+
+    Over HTTP the key is the `Idempotency-Key` header, so the POST body rejects this field.
+    """
+
+    idempotencyKey: str | None = None  # 1-255 characters, checked with the order (field `idempotencyKey`)

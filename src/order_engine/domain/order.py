@@ -44,7 +44,10 @@ class StatusChange:
 
 
 # Fields a transition may set on the order besides status/history/attempts.
-UPDATABLE_FIELDS = frozenset({"dex_used", "executed_price", "amount_out", "tx_hash", "failure_reason"})
+# `idempotency_key` only ever to None: an order closed as not accepted releases its key for a retry.
+UPDATABLE_FIELDS = frozenset(
+    {"dex_used", "executed_price", "amount_out", "tx_hash", "failure_reason", "idempotency_key"}
+)
 
 
 @attrs.frozen
@@ -66,6 +69,8 @@ class Order:
     tx_hash: str | None = None
     failure_reason: str | None = None
     idempotency_key: str | None = None
+    # sha256 of the validated request (requests.request_fingerprint): a replayed key must match it.
+    request_fingerprint: str | None = None
 
     @property
     def seq(self) -> int:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import attrs
 
 from order_engine.domain.errors import InvalidOrder
+from order_engine.domain.money import dec_str
 from order_engine.domain.order import Order, StatusEntry
 from order_engine.domain.status import OrderStatus, OrderType
 from order_engine.domain.tokens import TOKENS, token
@@ -17,6 +20,8 @@ MAX_SLIPPAGE_BPS = 5000
 DEFAULT_SLIPPAGE_BPS = 50
 MAX_AMOUNT_IN = Decimal("1e15")
 SUPPORTED_TYPES = frozenset({OrderType.MARKET})
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+IDEMPOTENCY_KEY_TTL = timedelta(hours=24)  # a key whose order is older may be used for a new order
 
 
 @attrs.frozen
@@ -61,13 +66,36 @@ def validate(request: OrderRequest) -> OrderRequest:
     if isinstance(request.slippage_bps, bool) or not 0 <= request.slippage_bps <= MAX_SLIPPAGE_BPS:
         raise InvalidOrder("slippageBps", f"must be an integer from 0 to {MAX_SLIPPAGE_BPS}")
     key = request.idempotency_key
-    if key is not None and not 1 <= len(key) <= 255:
-        raise InvalidOrder("idempotencyKey", "must be 1 to 255 characters")
+    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise InvalidOrder("idempotencyKey", f"must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
     return attrs.evolve(
         request,
         token_in=request.token_in.upper(),
         token_out=request.token_out.upper(),
         order_type=order_type.value,
+    )
+
+
+def request_fingerprint(token_in: str, token_out: str, amount_in: Decimal, order_type: str, slippage_bps: int) -> str:
+    """sha256 of the canonical JSON of a validated request: equal for requests that mean the same order.
+
+    Symbols are upper-cased and the amount normalised ("1.50" and 1.5 match), so only a
+    difference in meaning makes a different fingerprint.
+    """
+    canonical = {
+        "amountIn": dec_str(amount_in.normalize()),
+        "orderType": order_type,
+        "slippageBps": slippage_bps,
+        "tokenIn": token_in.upper(),
+        "tokenOut": token_out.upper(),
+    }
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def fingerprint_of(order: Order) -> str:
+    """The fingerprint of the request that made `order` (for rows stored without one)."""
+    return order.request_fingerprint or request_fingerprint(
+        order.token_in, order.token_out, order.amount_in, order.order_type.value, order.slippage_bps
     )
 
 
@@ -85,4 +113,7 @@ def new_order(request: OrderRequest, order_id: uuid.UUID, now: datetime) -> Orde
         created_at=now,
         updated_at=now,
         idempotency_key=request.idempotency_key,
+        request_fingerprint=request_fingerprint(
+            request.token_in, request.token_out, request.amount_in, request.order_type, request.slippage_bps
+        ),
     )

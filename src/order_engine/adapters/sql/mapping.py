@@ -43,6 +43,7 @@ def order_from_row(row: Any) -> Order:
         tx_hash=row.tx_hash,
         failure_reason=row.failure_reason,
         idempotency_key=row.idempotency_key,
+        request_fingerprint=row.request_fingerprint,
     )
 
 
@@ -63,6 +64,7 @@ def row_values(order: Order) -> dict[str, Any]:
         "failure_reason": order.failure_reason,
         "attempts": order.attempts,
         "idempotency_key": order.idempotency_key,
+        "request_fingerprint": order.request_fingerprint,
         "created_at": order.created_at,
         "updated_at": order.updated_at,
     }

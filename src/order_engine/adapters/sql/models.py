@@ -38,6 +38,8 @@ class OrderRow(DefaultBase):
     failure_reason: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # sha256 hex of the validated request (migration 0002): a replayed Idempotency-Key must match it.
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(
         DateTimeUTC(timezone=True), nullable=False, server_default=text("now()")
     )
