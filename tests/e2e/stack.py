@@ -69,6 +69,15 @@ class Stack:
             time.sleep(0.2)
         raise TimeoutError(f"stack {self.name} not healthy after {timeout_s}s; logs in {self.log_dir}")
 
+    def kill(self, role: str) -> None:
+        """SIGKILL one process: no cleanup, no graceful shutdown."""
+        proc = self.procs[role]
+        proc.kill()
+        proc.wait()
+
+    def add_worker(self, role: str) -> None:
+        self._spawn(role, "worker")
+
     def stop(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:
@@ -92,6 +101,9 @@ def stack_env(database_url: str, redis_url: str, prefix: str, **overrides: str) 
         ORDER_ENGINE_DEX_SEED=prefix,
         ORDER_ENGINE_LOG_JSON="true",
         ORDER_ENGINE_LOG_LEVEL="INFO",
+        ORDER_ENGINE_API_RATE_LIMIT_PER_MIN="0",  # the tests poll hard from one address
+        ORDER_ENGINE_DEX_DRIFT_BPS="5",  # 10 sigma inside the default 50 bps slippage: no random slippage failures
+        ORDER_ENGINE_RATE_LIMIT="0",  # tests of the start-rate limit turn it on
     )
     env.update(overrides)
     return env

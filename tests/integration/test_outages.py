@@ -76,3 +76,8 @@ async def test_database_down_answers_503_for_reads_writes_and_health(no_database
     assert get.status_code == 503
     assert health.status_code == 503 and health.json()["checks"]["database"].startswith("down")
     assert health.json()["checks"]["redis"] == "ok"
+
+
+async def test_redis_down_reads_still_work(no_redis: AsyncTestClient) -> None:
+    listing = await no_redis.get("/api/orders", params={"limit": 1})
+    assert listing.status_code == 200 and "orders" in listing.json()

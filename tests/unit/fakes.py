@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import attrs
+
 from order_engine.domain.errors import OrderNotFound
 from order_engine.domain.order import Order, StatusChange
 from order_engine.domain.ports import SwapRequest, SwapResult
@@ -65,6 +67,18 @@ class InMemoryOrderRepository:
         self.added.append(order.id)
         return order
 
+    async def add_idempotent(self, order: Order, *, expired_before: datetime) -> tuple[Order, bool]:
+        """As the SQL repository: an expired key moves to the new order; a live one returns its holder."""
+        key = order.idempotency_key
+        if key is None:
+            raise ValueError("add_idempotent needs an order with an idempotency key")
+        holder = next((o for o in self.orders.values() if o.idempotency_key == key), None)
+        if holder is not None and holder.created_at >= expired_before:
+            return holder, False
+        if holder is not None:
+            self.orders[holder.id] = attrs.evolve(holder, idempotency_key=None)
+        return await self.add(order), True
+
     async def get(self, order_id: uuid.UUID) -> Order | None:
         return self.orders.get(order_id)
 
@@ -80,6 +94,10 @@ class InMemoryOrderRepository:
         if before is not None:
             rows = [o for o in rows if (o.created_at, o.id) < before]
         return rows[:limit]
+
+    async def list_stale(self, *, updated_before: datetime, limit: int) -> Sequence[Order]:
+        rows = [o for o in self.orders.values() if not o.status.is_terminal and o.updated_at < updated_before]
+        return sorted(rows, key=lambda o: o.updated_at)[:limit]
 
     async def apply(self, change: StatusChange) -> Order:
         current = self.orders.get(change.order_id)
@@ -101,14 +119,18 @@ class FakeQueue:
         self.repo = repo
         self.error = error
         self.enqueued: list[uuid.UUID] = []
+        self.live: set[uuid.UUID] = set()  # ids with an unfinished job (tests discard to "finish" one)
         self.stored_at_enqueue: list[bool] = []
 
-    async def enqueue(self, order_id: uuid.UUID) -> None:
+    async def enqueue(self, order_id: uuid.UUID) -> bool:
         if self.error is not None:
             raise self.error
         if self.repo is not None:
             self.stored_at_enqueue.append(await self.repo.get(order_id) is not None)
+        live = order_id in self.live
         self.enqueued.append(order_id)
+        self.live.add(order_id)
+        return not live
 
 
 class RecordingNotifier:

@@ -9,6 +9,7 @@ from saq import Queue
 EXECUTE_TASK = "execute_order"
 COMPLETED_TTL_S = 3600  # the seed's retention: completed jobs ~1 h ...
 FAILED_TTL_S = 24 * 3600  # ... failed jobs ~24 h (set on the job when it fails for good)
+HEARTBEAT_S = 10  # a job silent this long (its worker died) is swept and retried
 
 
 class SaqOrderQueue:
@@ -18,9 +19,9 @@ class SaqOrderQueue:
         self._timeout_s = timeout_s
         self._retry_delay_s = retry_delay_s
 
-    async def enqueue(self, order_id: uuid.UUID) -> None:
-        # SAQ ignores an enqueue whose key already has a job: a second enqueue is a no-op.
-        await self._queue.enqueue(
+    async def enqueue(self, order_id: uuid.UUID) -> bool:
+        # SAQ ignores an enqueue whose key has an unfinished job: a second enqueue is a no-op.
+        job = await self._queue.enqueue(
             EXECUTE_TASK,
             key=str(order_id),
             order_id=str(order_id),
@@ -31,4 +32,6 @@ class SaqOrderQueue:
             # its own transient errors set an exact delay on the job instead.
             retry_delay=self._retry_delay_s,
             retry_backoff=True,
+            heartbeat=HEARTBEAT_S,
         )
+        return job is not None

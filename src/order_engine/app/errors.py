@@ -8,12 +8,17 @@ from typing import Any
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from order_engine.domain.errors import InvalidOrder, QueueUnavailable
+from order_engine.domain.errors import IdempotencyConflict, InvalidOrder, QueueUnavailable
 
 log = structlog.get_logger("order_engine.api")
 
@@ -24,6 +29,12 @@ def problem(status: int, detail: str, **extra: Any) -> Response[dict[str, Any]]:
 
 def invalid_order(_: Request[Any, Any, Any], exc: InvalidOrder) -> Response[dict[str, Any]]:
     return problem(HTTP_400_BAD_REQUEST, str(exc), field=exc.field)
+
+
+def idempotency_conflict(request: Request[Any, Any, Any], exc: IdempotencyConflict) -> Response[dict[str, Any]]:
+    """The key is taken by a different request: 422, as Stripe and the IETF idempotency-key draft answer."""
+    log.info("request rejected: idempotency key reused", path=request.url.path)
+    return problem(HTTP_422_UNPROCESSABLE_ENTITY, f"Idempotency-Key: {exc.message}", field="Idempotency-Key")
 
 
 _FIELD_PATTERNS = (re.compile(r"at `\$\.([^`\[]+)"), re.compile(r"field `([^`]+)`"))
@@ -57,6 +68,8 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[s
     if exc.status_code >= 500:
         log.error("server error", status=exc.status_code, detail=exc.detail)
     headers = dict(exc.headers or {})
+    if exc.status_code == 429 and "RateLimit-Reset" in headers:
+        headers["Retry-After"] = str(max(1, int(headers["RateLimit-Reset"])))
     body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
     if exc.extra:
         body["extra"] = exc.extra
@@ -88,6 +101,7 @@ def unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     InvalidOrder: invalid_order,
+    IdempotencyConflict: idempotency_conflict,
     QueueUnavailable: queue_unavailable,
     ValidationException: validation_failed,
     HTTPException: http_error,

@@ -31,6 +31,7 @@ log = structlog.get_logger("order_engine.ws")
 CLOSE_NORMAL = 1000
 CLOSE_NOT_FOUND = 4404
 CLOSE_BAD_REQUEST = 4400
+CLOSE_TRY_AGAIN_LATER = 1013
 TERMINAL_VALUES = frozenset({OrderStatus.CONFIRMED.value, OrderStatus.FAILED.value})
 
 
@@ -85,6 +86,23 @@ async def stream_order(
     resync_s: float = 5.0,
 ) -> None:
     """Stream `order_id` until it is terminal (close 1000) or the client leaves. The socket is accepted."""
+    with services.sockets.admit(order_id) as refused:
+        if refused:
+            log.warning("websocket refused", order_id=str(order_id), reason=refused)
+            await socket.close(code=CLOSE_TRY_AGAIN_LATER, reason=refused)
+            return
+        await _stream(socket, services, channels, order_id, since=since, resync_s=resync_s)
+
+
+async def _stream(
+    socket: WebSocket[Any, Any, Any],
+    services: Services,
+    channels: ChannelsPlugin,
+    order_id: uuid.UUID,
+    *,
+    since: int | None,
+    resync_s: float,
+) -> None:
     bound = log.bind(order_id=str(order_id))
     inbox: asyncio.Queue[bytes] = asyncio.Queue()
     channel = order_channel(services.settings.key_prefix, order_id)

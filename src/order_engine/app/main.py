@@ -12,12 +12,12 @@ from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.stores.registry import StoreRegistry
 from litestar_saq import SAQPlugin
 from redis.asyncio import Redis
 
 from order_engine import __version__
 from order_engine.adapters.clock import SystemClock
-from order_engine.adapters.saq_queue import SaqOrderQueue
 from order_engine.adapters.sql.database import sqlalchemy_config
 from order_engine.adapters.sql.repository import SqlOrderRepository
 from order_engine.app.errors import EXCEPTION_HANDLERS
@@ -25,9 +25,10 @@ from order_engine.app.logging import configure_logging
 from order_engine.app.routes_health import health
 from order_engine.app.routes_orders import OrdersController
 from order_engine.app.routes_ws import execute_over_ws, watch_order
-from order_engine.app.services import Services
+from order_engine.app.security import FailOpenRedisStore, api_rate_limit
+from order_engine.app.services import Services, SocketLimits
 from order_engine.app.settings import Settings
-from order_engine.app.worker import saq_config
+from order_engine.app.worker import order_queue, saq_config
 from order_engine.domain.use_cases import SubmitOrder
 
 log = structlog.get_logger("order_engine.api")
@@ -54,14 +55,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             engine=engine,
             redis=redis,
             repo=repo,
+            sockets=SocketLimits(settings.ws_max_connections, settings.ws_max_per_order),
             submit=SubmitOrder(
                 repo=repo,
-                queue=SaqOrderQueue(
-                    queue,
-                    max_attempts=settings.max_attempts,
-                    timeout_s=settings.job_timeout_s,
-                    retry_delay_s=settings.retry_delay_base_s,
-                ),
+                queue=order_queue(settings, queue),
                 clock=SystemClock(),
             ),
         )
@@ -76,8 +73,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     log.warning("error while closing", resource=close.__qualname__, error=repr(exc))
             log.info("api stopped")
 
+    rate_limit = api_rate_limit(settings.api_rate_limit_per_min)
     return Litestar(
         route_handlers=[OrdersController, watch_order, execute_over_ws, health],
+        middleware=[rate_limit.middleware] if rate_limit else [],
+        stores=StoreRegistry(
+            default_factory=lambda name: FailOpenRedisStore(redis, namespace=f"{settings.key_prefix}:store:{name}")
+        ),
         plugins=[saq, channels],
         lifespan=[lifespan],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},

@@ -17,7 +17,7 @@ from litestar.params import FromPath, FromQuery
 from order_engine.adapters.wire import encode
 from order_engine.app.live import CLOSE_BAD_REQUEST, stream_order
 from order_engine.app.routes_orders import MAX_ORDER_BODY, accepted, order_request
-from order_engine.app.schemas import OrderIn
+from order_engine.app.schemas import OrderSubmitMessage
 from order_engine.app.services import Services
 from order_engine.domain.errors import InvalidOrder, QueueUnavailable
 
@@ -77,8 +77,8 @@ async def execute_over_ws(
         await _reject(socket, CLOSE_TOO_BIG, f"order message larger than {MAX_ORDER_BODY} bytes")
         return
     try:
-        data = msgspec.json.decode(raw, type=OrderIn)
-        order = await services.submit(order_request(data))
+        data = msgspec.json.decode(raw, type=OrderSubmitMessage)
+        order = await services.submit(order_request(data, data.idempotencyKey))
     except msgspec.ValidationError as exc:
         await _reject(socket, CLOSE_BAD_REQUEST, str(exc))
         return

@@ -49,6 +49,14 @@ class Settings:
     log_json: bool | None = None
     data_dir: Path = field(default_factory=lambda: Path(".data"))
     web_ui: bool = True
+    rate_limit: int = 100
+    rate_limit_window_s: int = 60
+    recovery_interval_s: float = 10.0
+    recovery_stale_after_s: float = 90.0
+    admin_token: str | None = None
+    api_rate_limit_per_min: int = 600
+    ws_max_connections: int = 10_000
+    ws_max_per_order: int = 100
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -70,6 +78,14 @@ class Settings:
             "log_json": _env("ORDER_ENGINE_LOG_JSON", None, bool),
             "data_dir": Path(_env("ORDER_ENGINE_DATA_DIR", ".data")),
             "web_ui": _env("ORDER_ENGINE_WEB_UI", True, bool),
+            "rate_limit": _env("ORDER_ENGINE_RATE_LIMIT", cls.rate_limit, int),
+            "rate_limit_window_s": _env("ORDER_ENGINE_RATE_LIMIT_WINDOW_S", cls.rate_limit_window_s, int),
+            "recovery_interval_s": _env("ORDER_ENGINE_RECOVERY_INTERVAL_S", cls.recovery_interval_s, float),
+            "recovery_stale_after_s": _env("ORDER_ENGINE_RECOVERY_STALE_AFTER_S", cls.recovery_stale_after_s, float),
+            "admin_token": _env("ORDER_ENGINE_ADMIN_TOKEN", None),
+            "api_rate_limit_per_min": _env("ORDER_ENGINE_API_RATE_LIMIT_PER_MIN", cls.api_rate_limit_per_min, int),
+            "ws_max_connections": _env("ORDER_ENGINE_WS_MAX_CONNECTIONS", cls.ws_max_connections, int),
+            "ws_max_per_order": _env("ORDER_ENGINE_WS_MAX_PER_ORDER", cls.ws_max_per_order, int),
         }
         values.update(overrides)
         settings = cls(**values)
@@ -81,6 +97,8 @@ class Settings:
             raise ValueError("ORDER_ENGINE_DEX_FAILURE_RATE must be between 0 and 1")
         if self.dex_latency_scale < 0:
             raise ValueError("ORDER_ENGINE_DEX_LATENCY_SCALE must be >= 0")
+        if self.rate_limit < 0 or self.rate_limit_window_s < 1:
+            raise ValueError("ORDER_ENGINE_RATE_LIMIT must be >= 0 (0 = off) and its window >= 1 s")
         if self.worker_concurrency < 1 or self.max_attempts < 1:
             raise ValueError("worker concurrency and max attempts must be >= 1")
 
@@ -89,6 +107,11 @@ class Settings:
         if not self.database_url:
             raise ValueError("DATABASE_URL is not set")
         return asyncpg_url(self.database_url)
+
+    @property
+    def job_timeout_total_s(self) -> int:
+        """An attempt may first wait up to about a rate-limit window for its turn."""
+        return self.job_timeout_s + (2 * self.rate_limit_window_s if self.rate_limit else 0)
 
     @property
     def retry_delay_base_s(self) -> float:

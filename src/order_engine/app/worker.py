@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -13,16 +14,21 @@ from redis.asyncio import Redis
 from order_engine.adapters.clock import SystemClock
 from order_engine.adapters.mock_dex import RedisMockChain, default_venues
 from order_engine.adapters.notifier import RedisStatusNotifier
-from order_engine.adapters.saq_queue import EXECUTE_TASK, FAILED_TTL_S
+from order_engine.adapters.saq_queue import EXECUTE_TASK, FAILED_TTL_S, HEARTBEAT_S, SaqOrderQueue
 from order_engine.adapters.sql.database import sqlalchemy_config
 from order_engine.adapters.sql.repository import SqlOrderRepository
+from order_engine.adapters.throttle import RedisStartThrottle
 from order_engine.app.logging import configure_logging
+from order_engine.app.security import operator_guard
 from order_engine.app.settings import Settings
 from order_engine.domain.errors import RetryLater
 from order_engine.domain.status import OrderStatus
 from order_engine.domain.use_cases import ExecuteOrder
+from order_engine.domain.use_cases.recover_orders import RecoverOrders
 
 log = structlog.get_logger("order_engine.worker")
+
+SWEEP_INTERVAL_S = 5
 
 
 class OrderFailed(Exception):
@@ -56,6 +62,20 @@ async def startup(ctx: dict[str, Any]) -> None:
         max_attempts=settings.max_attempts,
         retry_base_s=settings.retry_delay_base_s,
     )
+    queue = order_queue(settings, ctx["worker"].queue)
+    if settings.rate_limit:
+        ctx["throttle"] = RedisStartThrottle(
+            settings.redis_url,
+            limit=settings.rate_limit,
+            window_s=settings.rate_limit_window_s,
+            prefix=settings.key_prefix,
+        )
+    recover = RecoverOrders(
+        repo=SqlOrderRepository(engine), queue=queue, clock=SystemClock(), stale_after_s=settings.recovery_stale_after_s
+    )
+    ctx["recovery"] = asyncio.create_task(
+        recovery_loop(recover, redis, f"{settings.key_prefix}:recovery-lock", settings.recovery_interval_s)
+    )
     log.info(
         "worker started",
         queue=settings.queue_name,
@@ -65,7 +85,40 @@ async def startup(ctx: dict[str, Any]) -> None:
     )
 
 
+def order_queue(settings: Settings, queue: Any) -> SaqOrderQueue:
+    """The OrderQueue both processes use, so API enqueues and recovery enqueues match."""
+    return SaqOrderQueue(
+        queue,
+        max_attempts=settings.max_attempts,
+        timeout_s=settings.job_timeout_total_s,
+        retry_delay_s=settings.retry_delay_base_s,
+    )
+
+
+async def recovery_loop(recover: RecoverOrders, redis: Redis, lock_key: str, interval_s: float) -> None:
+    """At start and every `interval_s`: one worker at a time (a Redis lock) re-schedules stranded orders."""
+    while True:
+        try:
+            if await redis.set(lock_key, "1", nx=True, ex=max(1, int(interval_s))):
+                await recover()
+        except Exception as exc:  # an outage must not kill the loop; the next round retries
+            log.warning("recovery sweep failed", error=repr(exc))
+        await asyncio.sleep(interval_s)
+
+
+async def _keepalive(job: Any, every_s: float) -> None:
+    """Touch the job so SAQ's sweep can tell a live job from one whose worker died."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await job.update()
+        except Exception as exc:  # a missed heartbeat only risks a (guarded) duplicate attempt
+            log.warning("job heartbeat failed", error=repr(exc))
+
+
 async def shutdown(ctx: dict[str, Any]) -> None:
+    if "recovery" in ctx:
+        ctx["recovery"].cancel()
     if "engine" in ctx:
         await ctx["engine"].dispose()
     if "redis" in ctx:
@@ -76,13 +129,21 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 async def execute_order(ctx: dict[str, Any], *, order_id: str) -> str | None:
     job = ctx["job"]
     execute: ExecuteOrder = ctx["execute"]
+    keepalive = asyncio.create_task(_keepalive(job, HEARTBEAT_S / 3)) if job.heartbeat else None
     with structlog.contextvars.bound_contextvars(order_id=order_id, job_attempt=job.attempts):
         try:
+            if "throttle" in ctx:
+                waited = await ctx["throttle"].wait_turn()
+                if waited > 0.05:
+                    log.info("rate limit: order waited for its turn", waited_s=round(waited, 3))
             order = await execute(uuid.UUID(order_id), attempt=job.attempts)
         except RetryLater as exc:
             # Exact exponential backoff (SAQ's own backoff adds full jitter).
             job.retry_delay, job.retry_backoff = exc.delay_s, False
             raise
+        finally:
+            if keepalive is not None:
+                keepalive.cancel()
         if order is not None and order.status is OrderStatus.FAILED:
             job.ttl, job.retries = FAILED_TTL_S, job.attempts  # failed for good: no SAQ retry
             raise OrderFailed(order.failure_reason or "failed")
@@ -101,9 +162,12 @@ def saq_config(settings: Settings, *, web: bool = True) -> SAQConfig:
                 shutdown=shutdown,
                 separate_process=True,
                 shutdown_grace_period_s=10,
+                # Find jobs whose worker died (no heartbeat for HEARTBEAT_S) within a few seconds.
+                timers={"sweep": SWEEP_INTERVAL_S},
             )
         ],
         web_enabled=web,
         web_path="/saq",
+        web_guards=[operator_guard(settings.admin_token)] if settings.admin_token else None,
         use_server_lifespan=False,
     )

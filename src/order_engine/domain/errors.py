@@ -18,6 +18,19 @@ class InvalidOrder(DomainError):
         self.message = message
 
 
+class IdempotencyConflict(InvalidOrder):
+    """An Idempotency-Key already used, within its 24 h, for a different request."""
+
+    def __init__(self, key: str) -> None:
+        shown = key if len(key) <= 64 else f"{key[:64]}..."
+        super().__init__(
+            "idempotencyKey",
+            f"key {shown!r} was already used for a different order request; "
+            "resend that exact request to get its order, or use a new key for a new order",
+        )
+        self.key = key
+
+
 class IllegalTransition(DomainError):
     """The state machine has no edge for this (status, trigger) pair."""
 

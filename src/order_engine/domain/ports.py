@@ -23,12 +23,24 @@ class OrderRepository(Protocol):
     async def add(self, order: Order) -> Order:
         """Persist a new order (committed when this returns)."""
 
+    async def add_idempotent(self, order: Order, *, expired_before: datetime) -> tuple[Order, bool]:
+        """Persist `order` unless an order already holds its `idempotency_key`: (stored order, created).
+
+        Atomic and race-free: of any number of concurrent calls with one key exactly one creates
+        (True) and every other gets that committed order back (False). A key held by an order
+        created before `expired_before` has expired: in the same transaction it is taken from
+        that order (whose key becomes None) and `order` is created with it.
+        """
+
     async def get(self, order_id: uuid.UUID) -> Order | None: ...
 
     async def list(
         self, *, status: OrderStatus | None, limit: int, before: tuple[datetime, uuid.UUID] | None
     ) -> Sequence[Order]:
         """Newest first; `before` is the (created_at, id) of the last order of the previous page."""
+
+    async def list_stale(self, *, updated_before: datetime, limit: int) -> Sequence[Order]:
+        """Non-terminal orders last changed before `updated_before`, oldest first."""
 
     async def apply(self, change: StatusChange) -> Order:
         """Apply one guarded change atomically and return the updated order.
@@ -38,8 +50,8 @@ class OrderRepository(Protocol):
 
 
 class OrderQueue(Protocol):
-    async def enqueue(self, order_id: uuid.UUID) -> None:
-        """Schedule execution; enqueueing an order that already has a live job is a no-op."""
+    async def enqueue(self, order_id: uuid.UUID) -> bool:
+        """Schedule execution; True if a job was created, False if the order already has a live one."""
 
 
 class StatusNotifier(Protocol):

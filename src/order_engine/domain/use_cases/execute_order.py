@@ -11,6 +11,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -62,6 +63,7 @@ class ExecuteOrder:
 
         Raises RetryLater when a transient error leaves attempts to spare.
         """
+        started = self.clock.now()
         order = await self.repo.get(order_id)
         bound = log.bind(order_id=str(order_id), attempt=attempt)
         if order is None:
@@ -72,7 +74,7 @@ class ExecuteOrder:
             return order
         try:
             while not order.status.is_terminal:
-                order = await self._advance(order, attempt, bound)
+                order = await self._advance(order, attempt, bound, started)
             return order
         except StaleTransition:
             bound.info("order moved on under another job; this one stops")
@@ -80,10 +82,10 @@ class ExecuteOrder:
         except (DexError, OSError) as exc:
             return await self._handle_failure(order, attempt, exc, bound)
 
-    async def _advance(self, order: Order, attempt: int, bound: Any) -> Order:
+    async def _advance(self, order: Order, attempt: int, bound: Any, started: datetime) -> Order:
         match order.status:
             case OrderStatus.PENDING:
-                return await self._route(order, attempt, bound)
+                return await self._route(order, attempt, bound, started)
             case OrderStatus.ROUTING:
                 return await self._build(order, attempt)
             case OrderStatus.BUILDING:
@@ -111,7 +113,7 @@ class ExecuteOrder:
             log.warning("status broadcast failed", order_id=str(order.id), seq=order.seq, error=repr(exc))
         return order
 
-    async def _route(self, order: Order, attempt: int, bound: Any) -> Order:
+    async def _route(self, order: Order, attempt: int, bound: Any, started_at: datetime) -> Order:
         started = time.perf_counter()
         results = await asyncio.gather(
             *(
@@ -151,6 +153,7 @@ class ExecuteOrder:
             "chosen": best.venue,
             "reason": reason,
             "quoteMs": round((time.perf_counter() - started) * 1000),
+            "attemptStartedAt": started_at.isoformat().replace("+00:00", "Z"),
         }
         return await self._step(order, Trigger.ROUTE, attempt, metadata, dex_used=best.venue)
 

@@ -1,4 +1,9 @@
-"""Use case: accept an order — validate, persist as pending, then enqueue."""
+"""Use case: accept an order — validate, persist as pending, then enqueue.
+
+With an idempotency key, a request repeating one already accepted (same key, same validated
+request, within 24 h) gets that order back and enqueues nothing; the same key with another
+request is an IdempotencyConflict.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,20 @@ from collections.abc import Callable
 import attrs
 import structlog
 
-from order_engine.domain.errors import QueueUnavailable
+from order_engine.domain.errors import IdempotencyConflict, QueueUnavailable
 from order_engine.domain.money import dec_str
 from order_engine.domain.order import Order
 from order_engine.domain.ports import Clock, OrderQueue, OrderRepository
-from order_engine.domain.requests import OrderRequest, new_order, validate
+from order_engine.domain.requests import IDEMPOTENCY_KEY_TTL, OrderRequest, fingerprint_of, new_order, validate
 from order_engine.domain.status import Trigger
 
 log = structlog.get_logger("order_engine.submit")
+
+
+@attrs.frozen
+class Submission:
+    order: Order
+    created: bool  # False: an idempotent replay, `order` is the one the key's first request created
 
 
 @attrs.define
@@ -26,9 +37,25 @@ class SubmitOrder:
     new_id: Callable[[], uuid.UUID] = uuid.uuid4
 
     async def __call__(self, request: OrderRequest) -> Order:
-        """Raises InvalidOrder before anything is written; the row is committed before the enqueue."""
+        return (await self.accept(request)).order
+
+    async def accept(self, request: OrderRequest) -> Submission:
+        """Raises InvalidOrder before anything is written; the row is committed before the enqueue.
+
+        Raises IdempotencyConflict when the request's key is held by an order made from a different request.
+        """
         request = validate(request)
-        order = await self.repo.add(new_order(request, self.new_id(), self.clock.now()))
+        now = self.clock.now()
+        candidate = new_order(request, self.new_id(), now)
+        if request.idempotency_key is None:
+            order = await self.repo.add(candidate)
+        else:
+            order, created = await self.repo.add_idempotent(candidate, expired_before=now - IDEMPOTENCY_KEY_TTL)
+            if not created:
+                if fingerprint_of(order) != candidate.request_fingerprint:
+                    raise IdempotencyConflict(request.idempotency_key)
+                log.info("idempotent replay", order_id=str(order.id), status=order.status.value)
+                return Submission(order, created=False)
         log.info(
             "order created",
             order_id=str(order.id),
@@ -43,10 +70,14 @@ class SubmitOrder:
             await self._close_unqueued(order, exc)
             raise QueueUnavailable(order.id, exc) from exc
         log.debug("order enqueued", order_id=str(order.id))
-        return order
+        return Submission(order, created=True)
 
     async def _close_unqueued(self, order: Order, exc: Exception) -> None:
-        """No job will ever run this order: close it as failed so nothing sits in pending forever."""
+        """No job will ever run this order: close it as failed so nothing sits in pending forever.
+
+        The same write releases its idempotency key: the client was told to try again, and its
+        retry with that key must make a new order, not replay one that was never accepted.
+        """
         reason = "not accepted: queue unavailable"
         log.error("enqueue failed; order closed", order_id=str(order.id), error=repr(exc))
         change = order.change(
@@ -55,6 +86,7 @@ class SubmitOrder:
             attempt=0,
             metadata={"reason": reason, "stage": "queueing", "attempts": 0},
             failure_reason=reason,
+            **({"idempotency_key": None} if order.idempotency_key is not None else {}),
         )
         try:
             await self.repo.apply(change)

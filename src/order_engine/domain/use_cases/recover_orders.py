@@ -1,0 +1,46 @@
+"""Use case: find orders that no job is driving and schedule them again.
+
+An order can be left non-terminal with no live job when the API dies between the
+commit and the enqueue, or when a job ends without finishing its order (its worker
+was killed on the last attempt, the database vanished mid-write). Re-scheduling is
+safe because the job key is the order id (a live job is never duplicated) and every
+step is a guarded transition (a second job can never move the order twice).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import attrs
+import structlog
+
+from order_engine.domain.ports import Clock, OrderQueue, OrderRepository
+
+log = structlog.get_logger("order_engine.recovery")
+
+
+@attrs.define
+class RecoverOrders:
+    repo: OrderRepository
+    queue: OrderQueue
+    clock: Clock
+    stale_after_s: float = 90.0
+    batch: int = 500
+
+    async def __call__(self) -> int:
+        """Schedule every non-terminal order untouched for `stale_after_s`; returns how many got a new job."""
+        cutoff = self.clock.now() - timedelta(seconds=self.stale_after_s)
+        stale = await self.repo.list_stale(updated_before=cutoff, limit=self.batch)
+        scheduled = 0
+        for order in stale:
+            if await self.queue.enqueue(order.id):
+                scheduled += 1
+                log.warning(
+                    "stranded order re-scheduled",
+                    order_id=str(order.id),
+                    status=order.status.value,
+                    idle_s=round((self.clock.now() - order.updated_at).total_seconds(), 1),
+                )
+        if stale:
+            log.info("recovery sweep", stale=len(stale), scheduled=scheduled)
+        return scheduled

@@ -1,0 +1,67 @@
+"""kill -9 the worker mid-flight, start another: every order ends terminal, no swap runs twice."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from conftest import StackFactory
+from stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+ORDER_RANK = {"pending": 1, "routing": 2, "building": 3, "submitted": 4, "confirmed": 5, "failed": 5}
+RECOVERY_BOUND_S = 30  # documented bound: heartbeat 10 s + sweep every 5 s + retry backoff 2 s, plus slack
+
+
+async def orders(client: httpx.AsyncClient, ids: list[str]) -> list[dict[str, Any]]:
+    return [(await client.get(f"/api/orders/{i}")).json() for i in ids]
+
+
+async def test_killed_worker_orders_finish_on_a_new_worker_exactly_once(
+    start_stack: StackFactory, redis_url: str
+) -> None:
+    # Swaps take 1.0-1.5 s here, so a kill catches orders in every stage.
+    stack: Stack = start_stack("crash", ORDER_ENGINE_DEX_LATENCY_SCALE="0.5")
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as client:
+        body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1", "slippageBps": 300}
+        ids = [(await client.post("/api/orders/execute", json=body)).json()["orderId"] for _ in range(12)]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            stages = {o["status"] for o in await orders(client, ids)}
+            if stages & {"building", "submitted"}:
+                break
+            await asyncio.sleep(0.05)
+        stack.kill("worker0")
+        at_kill = {o["orderId"]: o["status"] for o in await orders(client, ids)}
+        stack.add_worker("worker1")
+
+        killed_at = time.monotonic()
+        while time.monotonic() - killed_at < RECOVERY_BOUND_S:
+            final = await orders(client, ids)
+            if all(o["status"] in ("confirmed", "failed") for o in final):
+                break
+            await asyncio.sleep(0.5)
+        recovered_in = time.monotonic() - killed_at
+
+    in_flight = [s for s in at_kill.values() if s not in ("confirmed", "failed")]
+    assert in_flight, f"the kill caught no order in flight: {at_kill}"
+    assert all(o["status"] in ("confirmed", "failed") for o in final), {o["orderId"]: o["status"] for o in final}
+    assert recovered_in < RECOVERY_BOUND_S
+
+    client_redis = aioredis.Redis.from_url(redis_url)
+    try:
+        executed = await client_redis.hgetall(f"{stack.key_prefix}:chain:executions")
+    finally:
+        await client_redis.aclose()
+    counts = {k.decode(): int(v) for k, v in executed.items()}
+    for order in final:
+        assert counts.get(order["orderId"], 0) <= 1
+        ranks = [ORDER_RANK[h["status"]] for h in order["statusHistory"]]
+        assert ranks == sorted(ranks), order["statusHistory"]  # never backwards
+        if order["status"] == "confirmed":
+            assert order["txHash"] and counts[order["orderId"]] == 1

@@ -1,0 +1,52 @@
+"""RecoverOrders: re-schedules exactly the orders no job drives, and leaves the rest alone."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+from fakes import FakeClock, FakeQueue, InMemoryOrderRepository
+
+from order_engine.domain.requests import OrderRequest, new_order
+from order_engine.domain.status import Trigger
+from order_engine.domain.use_cases.recover_orders import RecoverOrders
+
+
+async def stored(repo: InMemoryOrderRepository, clock: FakeClock, *triggers: Trigger) -> uuid.UUID:
+    order = await repo.add(new_order(OrderRequest("SOL", "USDC", Decimal("1")), uuid.uuid4(), clock.now()))
+    for trigger in triggers:
+        metadata = {"quotes": []} if trigger is Trigger.ROUTE else {}
+        order = await repo.apply(order.change(trigger, clock.now(), attempt=1, metadata=metadata))
+    return order.id
+
+
+async def test_only_stale_non_terminal_orders_are_rescheduled_once() -> None:
+    clock, repo = FakeClock(), InMemoryOrderRepository()
+    queue = FakeQueue()
+    recover = RecoverOrders(repo=repo, queue=queue, clock=clock, stale_after_s=60)
+    stranded_pending = await stored(repo, clock)
+    stranded_routing = await stored(repo, clock, Trigger.ROUTE)
+    await stored(repo, clock, Trigger.FAIL)  # terminal: never touched
+    clock.current += timedelta(seconds=61)
+    fresh = await stored(repo, clock)  # still within its grace period
+
+    assert await recover() == 2
+    assert sorted(queue.enqueued) == sorted([stranded_pending, stranded_routing])
+    assert fresh not in queue.enqueued
+
+    # the jobs are live now: a second sweep finds the same orders but creates nothing
+    assert await recover() == 0
+    assert len(queue.enqueued) == 4 and len(set(queue.enqueued)) == 2
+
+
+async def test_a_finished_job_that_left_its_order_open_gets_a_new_one() -> None:
+    clock, repo = FakeClock(), InMemoryOrderRepository()
+    queue = FakeQueue()
+    recover = RecoverOrders(repo=repo, queue=queue, clock=clock, stale_after_s=30)
+    order_id = await stored(repo, clock, Trigger.ROUTE, Trigger.BUILD)
+    clock.current += timedelta(seconds=31)
+    assert await recover() == 1
+    queue.live.discard(order_id)  # the job ended (e.g. its worker was killed on the last attempt)
+    assert await recover() == 1
+    assert queue.enqueued == [order_id, order_id]
