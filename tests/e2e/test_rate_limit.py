@@ -48,8 +48,10 @@ async def test_two_workers_never_start_more_than_the_limit_per_window(start_stac
     assert [o["status"] for o in orders] == ["confirmed"] * ORDERS  # waiting never fails an order
     assert early.count("pending") >= ORDERS - LIMIT  # the rest wait, in pending
     starts = sorted(started_at(o) for o in orders)
-    # In any window (less 20 ms: the start is stamped just after admission) at most LIMIT start.
+    # In any window at most LIMIT start. The stamp is taken just after admission, and on a loaded
+    # 2-core machine the event loop can lag it by tens of ms, so windows are measured 0.25 s short;
+    # an unlimited or fixed-window limiter (2×LIMIT across a boundary) still fails this by far.
     for i, first in enumerate(starts):
-        in_window = [s for s in starts[i:] if (s - first).total_seconds() < WINDOW_S - 0.02]
+        in_window = [s for s in starts[i:] if (s - first).total_seconds() < WINDOW_S - 0.25]
         assert len(in_window) <= LIMIT, (first, len(in_window))
     assert took >= 2 * WINDOW_S  # 30 orders at 10 per 5 s need at least two more windows

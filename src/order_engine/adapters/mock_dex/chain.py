@@ -8,13 +8,17 @@ number of swaps that really executed per order is counted for the fault tests.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import ParamSpec, TypeVar
 
 import base58
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from order_engine.adapters.mock_dex.prices import rng_for, rounded
 from order_engine.adapters.mock_dex.venue import FEES
@@ -23,6 +27,9 @@ from order_engine.domain.money import dec_str
 from order_engine.domain.ports import SwapRequest, SwapResult
 from order_engine.domain.quotes import BPS, amount_out_after_fee
 from order_engine.domain.tokens import token
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 GENESIS_SLOT = 280_000_000
 TX_TTL_S = 7 * 24 * 3600
@@ -39,6 +46,19 @@ redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[4])
 redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
 return encoded
 """
+
+
+def _rpc(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """The chain's store being unreachable is, to the engine, an RPC node being down: transient."""
+
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except RedisError as exc:
+            raise DexUnavailable(f"chain RPC unavailable ({type(exc).__name__})") from exc
+
+    return call
 
 
 class RedisMockChain:
@@ -69,6 +89,7 @@ class RedisMockChain:
     def executions_key(self) -> str:
         return f"{self._prefix}:executions"
 
+    @_rpc
     async def submit(self, swap: SwapRequest, *, attempt: int) -> str:
         rng = rng_for(self._seed, swap.order_id, attempt, "submit")
         if self._latency_scale:
@@ -105,10 +126,12 @@ class RedisMockChain:
         )
         return str(json.loads(encoded)["signature"])
 
+    @_rpc
     async def find(self, order_id: uuid.UUID) -> str | None:
         raw = await self._redis.get(self._tx_key(order_id))
         return None if raw is None else str(json.loads(raw)["signature"])
 
+    @_rpc
     async def confirm(self, signature: str, *, attempt: int = 1) -> SwapResult:
         order_id = await self._redis.get(f"{self._prefix}:sig:{signature}")
         raw = None if order_id is None else await self._redis.get(self._tx_key(order_id.decode()))
