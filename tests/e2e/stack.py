@@ -75,6 +75,14 @@ class Stack:
         proc.kill()
         proc.wait()
 
+    def terminate(self, role: str, timeout_s: float = 30) -> float:
+        """SIGTERM one process (graceful shutdown) and wait for it; returns how long it took."""
+        proc = self.procs[role]
+        began = time.monotonic()
+        proc.terminate()
+        proc.wait(timeout=timeout_s)
+        return time.monotonic() - began
+
     def add_worker(self, role: str) -> None:
         self._spawn(role, "worker")
 

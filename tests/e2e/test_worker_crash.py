@@ -65,3 +65,33 @@ async def test_killed_worker_orders_finish_on_a_new_worker_exactly_once(
         assert ranks == sorted(ranks), order["statusHistory"]  # never backwards
         if order["status"] == "confirmed":
             assert order["txHash"] and counts[order["orderId"]] == 1
+
+
+async def test_sigterm_lets_active_swaps_finish_before_the_worker_exits(
+    start_stack: StackFactory, redis_url: str
+) -> None:
+    stack: Stack = start_stack("graceful", ORDER_ENGINE_DEX_LATENCY_SCALE="0.5")
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as client:
+        body = {"tokenIn": "SOL", "tokenOut": "USDT", "amountIn": "2", "slippageBps": 300}
+        ids = [(await client.post("/api/orders/execute", json=body)).json()["orderId"] for _ in range(6)]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if {o["status"] for o in await orders(client, ids)} & {"submitted"}:
+                break
+            await asyncio.sleep(0.05)
+        at_term = {o["orderId"]: o["status"] for o in await orders(client, ids)}
+        stopped_in = stack.terminate("worker0")
+        after_exit = {o["orderId"]: o["status"] for o in await orders(client, ids)}
+
+    in_flight = [i for i, s in at_term.items() if s in ("routing", "building", "submitted")]
+    assert in_flight, at_term
+    # every swap under way when SIGTERM arrived was finished by the old worker before it exited
+    assert all(after_exit[i] in ("confirmed", "failed") for i in in_flight), after_exit
+    assert stopped_in < 15  # within SAQ's 10 s grace period, plus process exit
+    assert stack.procs["worker0"].returncode == 0
+    client_redis = aioredis.Redis.from_url(redis_url)
+    try:
+        counts = await client_redis.hgetall(f"{stack.key_prefix}:chain:executions")
+    finally:
+        await client_redis.aclose()
+    assert all(int(v) == 1 for v in counts.values())
