@@ -42,3 +42,22 @@ def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
     root.setLevel(level)
     for noisy in ("uvicorn.access", "httpx", "httpcore", "asyncio", "pgserver", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+class ExpectedErrors(logging.Filter):
+    """Drops the traceback from third-party records about exceptions that are planned outcomes
+    (a scheduled retry, an order that failed for a stated reason): one line, not thirty."""
+
+    def __init__(self, *expected: type[BaseException]) -> None:
+        super().__init__()
+        self.expected = expected
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and isinstance(exc, self.expected):
+            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True

@@ -25,6 +25,7 @@ from order_engine.app.logging import configure_logging
 from order_engine.app.routes_health import health
 from order_engine.app.routes_orders import OrdersController
 from order_engine.app.routes_ws import execute_over_ws, watch_order
+from order_engine.app.schemas import StrictStructSchemaPlugin
 from order_engine.app.security import FailOpenRedisStore, api_rate_limit
 from order_engine.app.services import Services, SocketLimits
 from order_engine.app.settings import Settings
@@ -37,7 +38,7 @@ log = structlog.get_logger("order_engine.api")
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_json)
-    saq = SAQPlugin(saq_config(settings, web=settings.web_ui))
+    saq = SAQPlugin(saq_config(settings, web=settings.web_ui, api=True))
     for worker in saq.get_workers().values():
         # The API runs no jobs, so it needs no heartbeat thread (whose shutdown logs a spurious crash).
         worker._enable_heartbeat_manager = False  # noqa: SLF001
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         stores=StoreRegistry(
             default_factory=lambda name: FailOpenRedisStore(redis, namespace=f"{settings.key_prefix}:store:{name}")
         ),
-        plugins=[saq, channels],
+        plugins=[saq, channels, StrictStructSchemaPlugin()],
         lifespan=[lifespan],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,

@@ -7,8 +7,10 @@ from typing import Any
 
 from litestar import Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy import text
 
+from order_engine.app.schemas import Health, HealthChecks
 from order_engine.app.services import Services
 
 CHECK_TIMEOUT_S = 2.0
@@ -27,9 +29,13 @@ async def _db(services: Services) -> None:
         await conn.execute(text("select 1"))
 
 
-@get("/health", tags=["ops"])
-async def health(services: NamedDependency[Services]) -> Response[dict[str, Any]]:
+@get(
+    "/health",
+    tags=["ops"],
+    responses={503: ResponseSpec(Health, description="A dependency is down (named)", generate_examples=False)},
+)
+async def health(services: NamedDependency[Services]) -> Response[Health]:
     database, redis = await asyncio.gather(_check(_db(services)), _check(services.redis.ping()))
     ok = database == "ok" and redis == "ok"
-    body = {"status": "ok" if ok else "degraded", "checks": {"database": database, "redis": redis}}
+    body = Health(status="ok" if ok else "degraded", checks=HealthChecks(database=database, redis=redis))
     return Response(body, status_code=200 if ok else 503)

@@ -8,15 +8,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.datastructures import ResponseHeader
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
 from order_engine.adapters.wire import order_to_dict
-from order_engine.app.schemas import OrderIn
+from order_engine.app.schemas import OrderAccepted, OrderIn, OrderOut, OrderPage, problem_responses
 from order_engine.app.services import Services
 from order_engine.domain.errors import InvalidOrder
 from order_engine.domain.requests import MAX_IDEMPOTENCY_KEY_LENGTH, OrderRequest
@@ -67,7 +69,12 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         ts, oid = raw.split("|", 1)
         return datetime.fromisoformat(ts), uuid.UUID(oid)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationException("cursor: not a cursor this API returned") from None
+        raise bad_parameter("cursor", "not a cursor this API returned") from None
+
+
+def bad_parameter(name: str, message: str) -> ValidationException:
+    """A 400 whose detail and `field` name the parameter (see errors.validation_failed)."""
+    return ValidationException(f"{name}: {message}", extra=[{"message": message, "key": name}])
 
 
 def require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -82,10 +89,25 @@ class OrdersController(Controller):
     path = "/api/orders"
     tags = ["orders"]
 
-    @post("/execute", status_code=201, request_max_body_size=MAX_ORDER_BODY, guards=[require_json])
+    @post(
+        "/execute",
+        status_code=201,
+        request_max_body_size=MAX_ORDER_BODY,
+        guards=[require_json],
+        response_headers=[
+            ResponseHeader(name="Location", description="/api/orders/<orderId>", documentation_only=True),
+            ResponseHeader(
+                name="Idempotent-Replayed",
+                description='"true" when this is the stored answer to an earlier request with the same Idempotency-Key',
+                required=False,
+                documentation_only=True,
+            ),
+        ],
+        responses=problem_responses(400, 413, 415, 422, 429, 503),
+    )
     async def execute(
         self, data: JSONBody[OrderIn], services: NamedDependency[Services], idempotency_key: IdempotencyKeyHeader = None
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[OrderAccepted]:
         """Accept a market order: 201 with its id and the WebSocket URL that streams its status.
 
         A replay (same Idempotency-Key and body) gets the first response again, with `Idempotent-Replayed: true`.
@@ -95,38 +117,43 @@ class OrdersController(Controller):
         submission = await services.submit.accept(order_request(data, idempotency_key))
         order = submission.order
         # The status the order was accepted with (pending), so a replay's body is the first answer's.
-        body = accepted(order.id, order.status_history[0].status.value, order.order_type.value)
+        body = msgspec.convert(
+            accepted(order.id, order.status_history[0].status.value, order.order_type.value), OrderAccepted
+        )
         headers = {"Location": f"/api/orders/{order.id}"}
         if not submission.created:
             headers["Idempotent-Replayed"] = "true"
         return Response(body, status_code=201, headers=headers)
 
-    @get("/{order_id:str}")
-    async def get_order(self, order_id: FromPath[str], services: NamedDependency[Services]) -> dict[str, Any]:
+    @get("/{order_id:str}", responses=problem_responses(400, 404, 429, 503))
+    async def get_order(self, order_id: FromPath[str], services: NamedDependency[Services]) -> OrderOut:
         """The order with its full status history (400 for a malformed id, 404 for an unknown one)."""
         try:
             oid = uuid.UUID(order_id)
         except ValueError:
-            raise ValidationException(f"orderId: {order_id[:64]!r} is not a UUID") from None
+            raise bad_parameter("orderId", f"{order_id[:64]!r} is not a UUID") from None
         order = await services.repo.get(oid)
         if order is None:
             raise NotFoundException(f"order {oid} not found")
-        return order_to_dict(order)
+        return msgspec.convert(order_to_dict(order), OrderOut)
 
-    @get("/")
+    @get("/", responses=problem_responses(400, 429, 503))
     async def list_orders(
         self,
         services: NamedDependency[Services],
         status: FromQuery[OrderStatus | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
-    ) -> dict[str, Any]:
+    ) -> OrderPage:
         """Orders newest first; pass `nextCursor` back as `cursor` for the next page."""
         before = _decode_cursor(cursor) if cursor else None
         orders = await services.repo.list(status=status, limit=limit + 1, before=before)
         page = list(orders[:limit])
         more = len(orders) > limit
-        return {
-            "orders": [order_to_dict(o) for o in page],
-            "nextCursor": _encode_cursor(page[-1].created_at, page[-1].id) if more and page else None,
-        }
+        return msgspec.convert(
+            {
+                "orders": [order_to_dict(o) for o in page],
+                "nextCursor": _encode_cursor(page[-1].created_at, page[-1].id) if more and page else None,
+            },
+            OrderPage,
+        )

@@ -1,13 +1,20 @@
-"""Request bodies and query parameters as msgspec structs (documented in the OpenAPI schema)."""
+"""Request and response bodies as msgspec structs: they validate input and document the API (OpenAPI at /schema)."""
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import msgspec
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+from litestar.openapi.datastructures import ResponseSpec
+
+from order_engine.domain.status import OrderStatus, OrderType
 
 Symbol = Annotated[str, msgspec.Meta(min_length=1, max_length=16, description="Token symbol, e.g. SOL, USDC")]
+DecimalString = Annotated[str, msgspec.Meta(description='A decimal number as a string, e.g. "1.5"')]
+Timestamp = Annotated[str, msgspec.Meta(description="ISO 8601 UTC timestamp, e.g. 2025-01-01T12:00:00.123456Z")]
 
 
 class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -27,3 +34,98 @@ class OrderSubmitMessage(OrderIn):
     """
 
     idempotencyKey: str | None = None  # 1-255 characters, checked with the order (field `idempotencyKey`)
+
+
+class OrderAccepted(msgspec.Struct):
+    """201 to a submitted order: its id, the status it was accepted with, and where to watch it."""
+
+    orderId: uuid.UUID
+    status: OrderStatus
+    orderType: OrderType
+    wsUrl: Annotated[str, msgspec.Meta(description="WebSocket URL that streams this order's status changes")]
+
+
+class StatusEntryOut(msgspec.Struct):
+    """One entry of an order's status history (metadata per status: see the README)."""
+
+    status: OrderStatus
+    timestamp: Timestamp
+    metadata: dict[str, Any]
+
+
+class OrderOut(msgspec.Struct):
+    """An order with its full status history. Amounts are decimal strings."""
+
+    orderId: uuid.UUID
+    orderType: OrderType
+    tokenIn: str
+    tokenOut: str
+    amountIn: DecimalString
+    slippageBps: int
+    status: OrderStatus
+    dexUsed: str | None
+    executedPrice: DecimalString | None
+    amountOut: DecimalString | None
+    txHash: str | None
+    failureReason: str | None
+    attempts: int
+    statusHistory: list[StatusEntryOut]
+    createdAt: Timestamp
+    updatedAt: Timestamp
+
+
+class OrderPage(msgspec.Struct):
+    """Orders newest first; `nextCursor` (null on the last page) fetches the next page."""
+
+    orders: list[OrderOut]
+    nextCursor: str | None
+
+
+class HealthChecks(msgspec.Struct):
+    database: Annotated[str, msgspec.Meta(description='"ok", or "down: <error>"')]
+    redis: Annotated[str, msgspec.Meta(description='"ok", or "down: <error>"')]
+
+
+class Health(msgspec.Struct):
+    status: Literal["ok", "degraded"]
+    checks: HealthChecks
+
+
+class Problem(msgspec.Struct):
+    """Every error response: the status, a message naming the problem, and the offending input when there is one."""
+
+    status_code: int
+    detail: str
+    field: Annotated[str, msgspec.Meta(description="The body field, parameter or header at fault")] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    extra: dict[str, Any] | list[Any] | msgspec.UnsetType = msgspec.UNSET
+
+
+def problem_responses(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI `responses` for the error statuses a handler can answer with (all in the `Problem` shape)."""
+    return {
+        code: ResponseSpec(Problem, description=PROBLEM_DESCRIPTIONS[code], generate_examples=False) for code in codes
+    }
+
+
+PROBLEM_DESCRIPTIONS = {
+    400: "Bad input: the detail and `field` name the body field, parameter or header at fault",
+    404: "No such order",
+    413: "Request body over 16 KiB",
+    415: "Content-Type is not application/json",
+    422: "Idempotency-Key already used for a different request",
+    429: "Rate limit exceeded; see Retry-After",
+    503: "PostgreSQL or Redis unavailable; nothing was accepted, try again",
+}
+
+
+class StrictStructSchemaPlugin(StructSchemaPlugin):
+    """Litestar's struct schemas, plus `additionalProperties: false` for structs that reject unknown fields."""
+
+    def to_openapi_schema(self, field_definition: Any, schema_creator: Any) -> Any:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        info = msgspec.inspect.type_info(field_definition.type_)
+        if isinstance(info, msgspec.inspect.StructType) and info.forbid_unknown_fields:
+            schema.additional_properties = False
+        return schema

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Any
 
@@ -18,7 +19,7 @@ from order_engine.adapters.saq_queue import EXECUTE_TASK, FAILED_TTL_S, HEARTBEA
 from order_engine.adapters.sql.database import sqlalchemy_config
 from order_engine.adapters.sql.repository import SqlOrderRepository
 from order_engine.adapters.throttle import RedisStartThrottle
-from order_engine.app.logging import configure_logging
+from order_engine.app.logging import ExpectedErrors, configure_logging
 from order_engine.app.security import operator_guard
 from order_engine.app.settings import Settings
 from order_engine.domain.errors import RetryLater
@@ -38,6 +39,7 @@ class OrderFailed(Exception):
 async def startup(ctx: dict[str, Any]) -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_json)
+    logging.getLogger("saq").addFilter(ExpectedErrors(RetryLater, OrderFailed))
     engine = sqlalchemy_config(
         settings.sqlalchemy_url, pool_size=settings.worker_concurrency, max_overflow=settings.worker_concurrency
     ).get_engine()
@@ -150,11 +152,14 @@ async def execute_order(ctx: dict[str, Any], *, order_id: str) -> str | None:
         return None if order is None else order.status.value
 
 
-def saq_config(settings: Settings, *, web: bool = True) -> SAQConfig:
+def saq_config(settings: Settings, *, web: bool = True, api: bool = False) -> SAQConfig:
+    """`api=True`: the API process only enqueues, so its Redis calls may time out rather than hang
+    (a worker's blocking dequeue must not, hence no socket timeout there)."""
     return SAQConfig(
         queue_configs=[
             QueueConfig(
                 dsn=settings.redis_url,
+                broker_instance_options={"socket_timeout": 5, "socket_connect_timeout": 2} if api else {},
                 name=settings.queue_name,
                 tasks=[(EXECUTE_TASK, execute_order)],
                 concurrency=settings.worker_concurrency,

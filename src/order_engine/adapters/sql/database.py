@@ -17,6 +17,8 @@ def sqlalchemy_config(url: str, *, pool_size: int = 10, max_overflow: int = 10) 
         if pool_size
         else {"poolclass": NullPool}
     )
+    # Fail fast instead of hanging when the server is unreachable: 5 s to connect, 30 s per statement.
+    pooling["connect_args"] = {"timeout": 5, "command_timeout": 30}
     return SQLAlchemyAsyncConfig(
         connection_string=url,
         engine_config=EngineConfig(**pooling),
