@@ -356,8 +356,9 @@ async def test_resume_after_crash_between_send_and_record_does_not_execute_twice
     order = await r.execute(r.order_id, attempt=2)
     assert order.status is S.CONFIRMED
     assert order.tx_hash == FakeChain.signature_for(r.order_id)
-    assert r.chain.submit_calls == 2  # re-sent ...
-    assert r.chain.executions[r.order_id] == 1  # ... but executed once
+    assert r.chain.submit_calls == 1  # the resumed attempt asked the chain first and sent nothing
+    assert r.chain.executions[r.order_id] == 1
+    assert order.last_entry(S.SUBMITTED).metadata == {"txHash": order.tx_hash, "foundOnChain": True}
 
 
 class MeddlingVenue(ScriptedVenue):

@@ -72,9 +72,10 @@ class ExecuteOrder:
         if order.status.is_terminal:
             bound.info("order already terminal; duplicate job ignored", status=order.status.value)
             return order
+        resumed_from = order.status
         try:
             while not order.status.is_terminal:
-                order = await self._advance(order, attempt, bound, started)
+                order = await self._advance(order, attempt, bound, started, resumed_from)
             return order
         except StaleTransition:
             bound.info("order moved on under another job; this one stops")
@@ -82,14 +83,18 @@ class ExecuteOrder:
         except (DexError, OSError) as exc:
             return await self._handle_failure(order, attempt, exc, bound)
 
-    async def _advance(self, order: Order, attempt: int, bound: Any, started: datetime) -> Order:
+    async def _advance(
+        self, order: Order, attempt: int, bound: Any, started: datetime, resumed_from: OrderStatus
+    ) -> Order:
         match order.status:
             case OrderStatus.PENDING:
                 return await self._route(order, attempt, bound, started)
             case OrderStatus.ROUTING:
                 return await self._build(order, attempt)
             case OrderStatus.BUILDING:
-                return await self._submit(order, attempt)
+                # An attempt that finds the order already built may follow one that sent the swap
+                # and died before recording it: ask the chain before sending anything.
+                return await self._submit(order, attempt, bound, look_up_first=resumed_from is OrderStatus.BUILDING)
             case OrderStatus.SUBMITTED:
                 return await self._confirm(order, attempt)
         raise AssertionError(f"no step from {order.status}")  # pragma: no cover
@@ -175,7 +180,11 @@ class ExecuteOrder:
         }
         return await self._step(order, Trigger.BUILD, attempt, metadata)
 
-    async def _submit(self, order: Order, attempt: int) -> Order:
+    async def _submit(self, order: Order, attempt: int, bound: Any, *, look_up_first: bool) -> Order:
+        if look_up_first and (existing := await self.chain.find(order.id)) is not None:
+            bound.warning("swap already sent by an earlier attempt; settling it, not re-sending", tx_hash=existing)
+            metadata = {"txHash": existing, "foundOnChain": True}
+            return await self._step(order, Trigger.SUBMIT, attempt, metadata, tx_hash=existing)
         built = order.last_entry(OrderStatus.BUILDING)
         assert built is not None and order.dex_used is not None
         swap = SwapRequest(
