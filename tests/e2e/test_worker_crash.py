@@ -25,19 +25,34 @@ async def orders(client: httpx.AsyncClient, ids: list[str]) -> list[dict[str, An
 async def test_killed_worker_orders_finish_on_a_new_worker_exactly_once(
     start_stack: StackFactory, redis_url: str
 ) -> None:
-    # Swaps take 1.0-1.5 s here, so a kill catches orders in every stage.
-    stack: Stack = start_stack("crash", ORDER_ENGINE_DEX_LATENCY_SCALE="0.5")
+    # Latency ×2: quotes ~400 ms (pending), blockhash ~100 ms (routing), send ~100 ms (building),
+    # landing 4-6 s (submitted). Orders arrive every 120 ms, so a kill can catch every stage.
+    stack: Stack = start_stack(
+        "crash",
+        ORDER_ENGINE_DEX_LATENCY_SCALE="2",
+        ORDER_ENGINE_WORKER_CONCURRENCY="50",
+        ORDER_ENGINE_RETRY_BASE_S="0.5",
+    )
+    body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1", "slippageBps": 300}
+    ids: list[str] = []
+    at_kill: dict[str, str] = {}
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as client:
-        body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1", "slippageBps": 300}
-        ids = [(await client.post("/api/orders/execute", json=body)).json()["orderId"] for _ in range(12)]
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            stages = {o["status"] for o in await orders(client, ids)}
-            if stages & {"building", "submitted"}:
+
+        async def submit_steadily() -> None:
+            for _ in range(30):
+                ids.append((await client.post("/api/orders/execute", json=body)).json()["orderId"])
+                await asyncio.sleep(0.12)
+
+        submitter = asyncio.create_task(submit_steadily())
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not submitter.done():
+            snapshot = {o["orderId"]: o["status"] for o in await orders(client, list(ids))}
+            if {"routing", "building", "submitted"} <= set(snapshot.values()):
+                stack.kill("worker0")
+                at_kill = snapshot
                 break
-            await asyncio.sleep(0.05)
-        stack.kill("worker0")
-        at_kill = {o["orderId"]: o["status"] for o in await orders(client, ids)}
+            await asyncio.sleep(0.01)
+        await submitter
         stack.add_worker("worker1")
 
         killed_at = time.monotonic()
@@ -48,8 +63,7 @@ async def test_killed_worker_orders_finish_on_a_new_worker_exactly_once(
             await asyncio.sleep(0.5)
         recovered_in = time.monotonic() - killed_at
 
-    in_flight = [s for s in at_kill.values() if s not in ("confirmed", "failed")]
-    assert in_flight, f"the kill caught no order in flight: {at_kill}"
+    assert {"routing", "building", "submitted"} <= set(at_kill.values()), f"no kill in every stage: {at_kill}"
     assert all(o["status"] in ("confirmed", "failed") for o in final), {o["orderId"]: o["status"] for o in final}
     assert recovered_in < RECOVERY_BOUND_S
 

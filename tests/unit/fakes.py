@@ -246,6 +246,9 @@ class FakeChain:
         self.executions[swap.order_id] += 1
         return signature
 
+    async def recent_blockhash(self) -> str:
+        return "11111111111111111111111111111111"
+
     async def find(self, order_id: uuid.UUID) -> str | None:
         return self.signatures.get(order_id)
 

@@ -118,6 +118,7 @@ async def test_happy_path_building_metadata_has_exact_slippage_floor():
         "slippageBps": 75,
         "wrapSol": True,
         "unwrapSol": False,
+        "recentBlockhash": "11111111111111111111111111111111",
     }
     signature = FakeChain.signature_for(r.order_id)
     assert r.chain.swaps[signature] == SwapRequest(

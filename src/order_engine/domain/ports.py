@@ -96,6 +96,9 @@ class DexVenue(Protocol):
 class SwapExecutor(Protocol):
     """The chain: sends swaps and reports what became of them, keyed by order id."""
 
+    async def recent_blockhash(self) -> str:
+        """A recent blockhash to build the swap transaction against (an RPC round trip)."""
+
     async def submit(self, swap: SwapRequest, *, attempt: int) -> str:
         """Send the swap; returns its signature. Idempotent per order id: re-sending returns the same signature."""
 

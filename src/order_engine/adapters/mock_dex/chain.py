@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import json
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -88,6 +90,14 @@ class RedisMockChain:
     @property
     def executions_key(self) -> str:
         return f"{self._prefix}:executions"
+
+    @_rpc
+    async def recent_blockhash(self) -> str:
+        """~50 ms, like a getLatestBlockhash call; derived from the current slot."""
+        if self._latency_scale:
+            await asyncio.sleep(0.05 * self._latency_scale * (0.5 + random.random()))
+        slot = int(await self._redis.get(f"{self._prefix}:slot") or 0)
+        return base58.b58encode(hashlib.sha256(f"{self._prefix}:{slot}".encode()).digest()).decode()
 
     @_rpc
     async def submit(self, swap: SwapRequest, *, attempt: int) -> str:

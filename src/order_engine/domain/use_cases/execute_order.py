@@ -169,6 +169,7 @@ class ExecuteOrder:
         out_token = token(order.token_out)
         assert out_token is not None
         expected = out_token.round_down(Decimal(chosen["amountOut"]))
+        blockhash = await self.chain.recent_blockhash()
         metadata = {
             "dexUsed": order.dex_used,
             "quotedPrice": chosen["price"],
@@ -177,6 +178,7 @@ class ExecuteOrder:
             "slippageBps": order.slippage_bps,
             "wrapSol": is_native_sol(order.token_in),
             "unwrapSol": is_native_sol(order.token_out),
+            "recentBlockhash": blockhash,
         }
         return await self._step(order, Trigger.BUILD, attempt, metadata)
 
