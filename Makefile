@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PORT   ?= 8000
 
-.PHONY: venv run test clean
+.PHONY: venv run test bench clean
 
 venv: $(VENV)/.stamp
 
@@ -13,11 +13,21 @@ $(VENV)/.stamp: pyproject.toml
 	$(VENV)/bin/python -m pip install -e '.[dev]'
 	touch $@
 
+# The benchmark's own extras (load client, chart, profiler) on top of dev.
+$(VENV)/.stamp-bench: pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -e '.[dev,bench]'
+	touch $@
+
 run: venv
 	$(VENV)/bin/order-engine dev --port $(PORT)
 
 test: venv
 	$(VENV)/bin/pytest -q
+
+# Full run (~4-5 min): BENCHMARKS.md + bench/results/. `make bench ARGS=--quick`: < 1 min, under build/bench/.
+bench: $(VENV)/.stamp-bench
+	$(VENV)/bin/python -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache src/*.egg-info

@@ -21,17 +21,23 @@ def migrated_database(database_url: str, redis_url: str) -> str:
     return database_url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def start_stack(
-    migrated_database: str, redis_url: str, key_prefix: str, tmp_path_factory: pytest.TempPathFactory
+    migrated_database: str,
+    redis_url: str,
+    key_prefix: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[StackFactory]:
+    """Stacks live for one test module: their connection pools are gone before the next module runs."""
     stacks: list[Stack] = []
     log_dir: Path = tmp_path_factory.mktemp("stack-logs")
+    module = request.module.__name__.removeprefix("test_")
 
     def start(name: str, *, workers: int = 1, **env: str) -> Stack:
         stack = Stack(
-            name=name,
-            env=stack_env(migrated_database, redis_url, f"{key_prefix}-{name}", **env),
+            name=f"{module}-{name}",
+            env=stack_env(migrated_database, redis_url, f"{key_prefix}-{module}-{name}", **env),
             log_dir=log_dir,
             workers=workers,
         )
@@ -43,7 +49,7 @@ def start_stack(
         stack.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(start_stack: StackFactory) -> Stack:
     """The default stack: fast mock DEX (latency ×0.02), no injected failures."""
     return start_stack("main")

@@ -122,7 +122,7 @@ async def test_websocket_submit_path_accepts_then_streams(stack: Stack) -> None:
     [
         ("not json", None),
         (json.dumps({"tokenIn": "SOL", "tokenOut": "SOL", "amountIn": "1"}), "tokenOut"),
-        (json.dumps({"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": 1, "extra": True}), None),
+        (json.dumps({"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": 1, "extra": True}), "extra"),
         (json.dumps({"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1", "orderType": "sniper"}), "orderType"),
     ],
 )

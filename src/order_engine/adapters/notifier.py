@@ -6,12 +6,20 @@ watch, so updates cross process boundaries (N API processes, M workers).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncGenerator
+from typing import Any
 
+import structlog
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from order_engine.adapters.wire import encode, latest_status_message
 from order_engine.domain.order import Order
+
+log = structlog.get_logger("order_engine.notifier")
 
 
 def order_channel(prefix: str, order_id: uuid.UUID | str) -> str:
@@ -25,3 +33,26 @@ class RedisStatusNotifier:
 
     async def publish(self, order: Order) -> None:
         await self._backend.publish(encode(latest_status_message(order)), [order_channel(self._prefix, order.id)])
+
+
+class ReconnectingPubSubBackend(RedisChannelsPubSubBackend):
+    """Litestar's Redis pub/sub backend, except that losing Redis does not end the stream.
+
+    The channels plugin runs one task over `stream_events()` per API process. In Litestar's backend a
+    Redis error ends that generator, and with it every live update in the process until it restarts
+    (sockets then only see what their 5 s PostgreSQL re-read finds). Here the error is logged and the
+    stream reads again after a short pause: redis-py reconnects and subscribes the same channels again.
+    What was published while Redis was away is lost; the sockets fill such gaps from PostgreSQL.
+    """
+
+    async def stream_events(self) -> AsyncGenerator[tuple[str, Any], None]:
+        pause_s = 0.1
+        while True:
+            try:
+                async for event in super().stream_events():
+                    pause_s = 0.1
+                    yield event
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                log.warning("pub/sub connection lost; reconnecting", error=str(exc), retry_in_s=pause_s)
+                await asyncio.sleep(pause_s)
+                pause_s = min(pause_s * 2, 2.0)

@@ -16,8 +16,9 @@ from litestar.status_codes import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
+from order_engine.adapters.sql.database import is_unavailable
 from order_engine.domain.errors import IdempotencyConflict, InvalidOrder, QueueUnavailable
 
 log = structlog.get_logger("order_engine.api")
@@ -40,7 +41,7 @@ def idempotency_conflict(request: Request[Any, Any, Any], exc: IdempotencyConfli
 _FIELD_PATTERNS = (re.compile(r"at `\$\.([^`\[]+)"), re.compile(r"field `([^`]+)`"))
 
 
-def _field_of(key: object, message: str) -> str | None:
+def field_of(key: object, message: str) -> str | None:
     if isinstance(key, str) and key not in {"body", "data"}:
         return key
     for pattern in _FIELD_PATTERNS:
@@ -56,12 +57,26 @@ def validation_failed(request: Request[Any, Any, Any], exc: ValidationException)
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
             message = str(item.get("message", ""))
-            name = _field_of(item.get("key"), message)
+            name = field_of(item.get("key"), message)
             fields += [name] if name else []
             parts.append(f"{name}: {message}" if name and not message.startswith("Object") else message)
     detail = "; ".join(parts) or exc.detail
     log.info("request rejected", path=request.url.path, detail=detail)
     return problem(HTTP_400_BAD_REQUEST, detail, **({"field": fields[0]} if fields else {}))
+
+
+def not_utf8(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[dict[str, Any]]:
+    """msgspec reports invalid UTF-8 inside a JSON string as UnicodeDecodeError, not as a decode error."""
+    log.info("request rejected: not UTF-8", path=request.url.path, error=str(exc))
+    return problem(HTTP_400_BAD_REQUEST, f"request body is not valid UTF-8 JSON: {exc.reason} at byte {exc.start}")
+
+
+def too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[dict[str, Any]]:
+    """Litestar decodes the body untyped first, and msgspec gives up on deep nesting with a RecursionError."""
+    if "deserializing" not in str(exc):  # not the JSON decoder's: a bug
+        return unexpected(request, exc)
+    log.info("request rejected: JSON nested too deeply", path=request.url.path)
+    return problem(HTTP_400_BAD_REQUEST, "request body is not valid JSON: nested too deeply")
 
 
 def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
@@ -77,8 +92,9 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[s
 
 
 def database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[dict[str, Any]]:
-    """Lost or refused connections are an outage (503); anything else is a bug (500)."""
-    if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+    """Lost or refused connections, and a server shutting down or starting up, are an outage (503);
+    anything else is a bug (500)."""
+    if is_unavailable(exc):
         return dependency_down(request, exc)
     return unexpected(request, exc)
 
@@ -104,6 +120,8 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     IdempotencyConflict: idempotency_conflict,
     QueueUnavailable: queue_unavailable,
     ValidationException: validation_failed,
+    UnicodeDecodeError: not_utf8,
+    RecursionError: too_deep,
     HTTPException: http_error,
     DBAPIError: database_error,
     OSError: dependency_down,

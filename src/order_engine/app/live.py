@@ -83,7 +83,7 @@ async def stream_order(
     order_id: uuid.UUID,
     *,
     since: int | None = None,
-    resync_s: float = 5.0,
+    resync_s: float | None = None,
 ) -> None:
     """Stream `order_id` until it is terminal (close 1000) or the client leaves. The socket is accepted."""
     with services.sockets.admit(order_id) as refused:
@@ -91,7 +91,8 @@ async def stream_order(
             log.warning("websocket refused", order_id=str(order_id), reason=refused)
             await socket.close(code=CLOSE_TRY_AGAIN_LATER, reason=refused)
             return
-        await _stream(socket, services, channels, order_id, since=since, resync_s=resync_s)
+        resync = services.settings.ws_resync_s if resync_s is None else resync_s
+        await _stream(socket, services, channels, order_id, since=since, resync_s=resync)
 
 
 async def _stream(

@@ -8,21 +8,21 @@ from contextlib import asynccontextmanager
 import structlog
 from litestar import Litestar
 from litestar.channels import ChannelsPlugin
-from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.stores.registry import StoreRegistry
 from litestar_saq import SAQPlugin
-from redis.asyncio import Redis
 
 from order_engine import __version__
 from order_engine.adapters.clock import SystemClock
+from order_engine.adapters.pubsub import SerialisedPubSubBackend
+from order_engine.adapters.redis_client import redis_from_url
 from order_engine.adapters.sql.database import sqlalchemy_config
 from order_engine.adapters.sql.repository import SqlOrderRepository
 from order_engine.app.errors import EXCEPTION_HANDLERS
 from order_engine.app.logging import configure_logging
-from order_engine.app.routes_health import health
+from order_engine.app.routes_health import health, live
 from order_engine.app.routes_orders import OrdersController
 from order_engine.app.routes_ws import execute_over_ws, watch_order
 from order_engine.app.schemas import StrictStructSchemaPlugin
@@ -42,8 +42,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     for worker in saq.get_workers().values():
         # The API runs no jobs, so it needs no heartbeat thread (whose shutdown logs a spurious crash).
         worker._enable_heartbeat_manager = False  # noqa: SLF001
-    redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
-    backend = RedisChannelsPubSubBackend(redis=Redis.from_url(settings.redis_url))
+    redis = redis_from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    backend = SerialisedPubSubBackend(redis=redis_from_url(settings.redis_url))
     channels = ChannelsPlugin(backend=backend, arbitrary_channels_allowed=True)
 
     @asynccontextmanager
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     rate_limit = api_rate_limit(settings.api_rate_limit_per_min)
     return Litestar(
-        route_handlers=[OrdersController, watch_order, execute_over_ws, health],
+        route_handlers=[OrdersController, watch_order, execute_over_ws, health, live],
         middleware=[rate_limit.middleware] if rate_limit else [],
         stores=StoreRegistry(
             default_factory=lambda name: FailOpenRedisStore(redis, namespace=f"{settings.key_prefix}:store:{name}")

@@ -29,6 +29,12 @@ async def _db(services: Services) -> None:
         await conn.execute(text("select 1"))
 
 
+@get("/health/live", tags=["ops"])
+async def live() -> dict[str, str]:
+    """Liveness only: the process answers. Touches neither PostgreSQL nor Redis (benchmarks' trivial route)."""
+    return {"status": "ok"}
+
+
 @get(
     "/health",
     tags=["ops"],

@@ -5,17 +5,17 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.connection import ASGIConnection
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.datastructures import ResponseHeader
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from order_engine.adapters.wire import order_to_dict
 from order_engine.app.schemas import OrderAccepted, OrderIn, OrderOut, OrderPage, problem_responses
@@ -30,6 +30,8 @@ IdempotencyKeyHeader = Annotated[
     str | None,
     HeaderParameter(
         name=IDEMPOTENCY_HEADER,
+        # Documented here, enforced in the handler so that the 400 names the header.
+        schema_extra={"minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH},
         description=(
             "Optional, 1-255 characters. Repeating a request with the same key and body within 24 h "
             "returns the first response (same orderId) and creates nothing; the same key with another "
@@ -37,6 +39,9 @@ IdempotencyKeyHeader = Annotated[
         ),
     ),
 ]
+
+# A str, not a UUID, so that a malformed id is a 400 naming `orderId` rather than a routing 404.
+OrderIdPath = Annotated[str, PathParameter(description="The order's id (a UUID)", schema_extra={"format": "uuid"})]
 
 
 def order_request(data: OrderIn, idempotency_key: str | None = None) -> OrderRequest:
@@ -67,8 +72,12 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         ts, oid = raw.split("|", 1)
-        return datetime.fromisoformat(ts), uuid.UUID(oid)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        created_at = datetime.fromisoformat(ts)
+        if created_at.tzinfo is None:  # every cursor this API returns carries its UTC offset
+            raise ValueError(ts)
+        # In range for PostgreSQL once in UTC (year 1 at +23:59 is not: OverflowError).
+        return created_at.astimezone(UTC), uuid.UUID(oid)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise bad_parameter("cursor", "not a cursor this API returned") from None
 
 
@@ -95,11 +104,17 @@ class OrdersController(Controller):
         request_max_body_size=MAX_ORDER_BODY,
         guards=[require_json],
         response_headers=[
-            ResponseHeader(name="Location", description="/api/orders/<orderId>", documentation_only=True),
+            ResponseHeader(
+                name="Location",
+                description="/api/orders/<orderId>",
+                required=True,
+                value="/api/orders/<orderId>",  # documentation only: gives the header its type
+                documentation_only=True,
+            ),
             ResponseHeader(
                 name="Idempotent-Replayed",
                 description='"true" when this is the stored answer to an earlier request with the same Idempotency-Key',
-                required=False,
+                value="true",
                 documentation_only=True,
             ),
         ],
@@ -114,6 +129,8 @@ class OrdersController(Controller):
         """
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
             raise InvalidOrder(IDEMPOTENCY_HEADER, f"header must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
+        if idempotency_key is not None and "\x00" in idempotency_key:
+            raise InvalidOrder(IDEMPOTENCY_HEADER, "header must not contain NUL characters")
         submission = await services.submit.accept(order_request(data, idempotency_key))
         order = submission.order
         # The status the order was accepted with (pending), so a replay's body is the first answer's.
@@ -126,7 +143,7 @@ class OrdersController(Controller):
         return Response(body, status_code=201, headers=headers)
 
     @get("/{order_id:str}", responses=problem_responses(400, 404, 429, 503))
-    async def get_order(self, order_id: FromPath[str], services: NamedDependency[Services]) -> OrderOut:
+    async def get_order(self, order_id: OrderIdPath, services: NamedDependency[Services]) -> OrderOut:
         """The order with its full status history (400 for a malformed id, 404 for an unknown one)."""
         try:
             oid = uuid.UUID(order_id)

@@ -15,6 +15,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, FromQuery
 
 from order_engine.adapters.wire import encode
+from order_engine.app.errors import field_of
 from order_engine.app.live import CLOSE_BAD_REQUEST, stream_order
 from order_engine.app.routes_orders import MAX_ORDER_BODY, accepted, order_request
 from order_engine.app.schemas import OrderSubmitMessage
@@ -26,6 +27,12 @@ SUBMIT_TIMEOUT_S = 30
 CLOSE_TOO_BIG = 1009
 CLOSE_TIMEOUT = 4408
 CLOSE_TRY_AGAIN = 1013
+MAX_SINCE_DIGITS = 18  # a `since` beyond any real seq, and within what int() parses
+
+
+def close_reason(detail: str) -> str:
+    """`detail` cut to the 123 bytes of UTF-8 a close frame can carry (RFC 6455 §5.5); longer fails the close."""
+    return detail.encode()[:123].decode(errors="ignore")
 
 
 async def _reject(socket: WebSocket[Any, Any, Any], code: int, detail: str, field: str | None = None) -> None:
@@ -33,7 +40,16 @@ async def _reject(socket: WebSocket[Any, Any, Any], code: int, detail: str, fiel
     if field:
         message["field"] = field
     await socket.send_data(encode(message).decode(), mode="text")
-    await socket.close(code=code, reason=detail[:120])
+    await socket.close(code=code, reason=close_reason(detail))
+
+
+async def _first_message(socket: WebSocket[Any, Any, Any]) -> str | bytes:
+    """The next frame's payload: str for a text frame, bytes for a binary one."""
+    event = await socket.receive()
+    if event["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(detail="disconnect event", code=event.get("code", 1000))
+    text = event.get("text")
+    return text if text is not None else event.get("bytes") or b""
 
 
 @websocket("/api/orders/{order_id:str}/ws")
@@ -53,7 +69,8 @@ async def watch_order(
         return
     after: int | None = None
     if since is not None:
-        if not since.isdigit():
+        # isascii: str.isdigit() is also true for "²" and other digits int() rejects
+        if not (since.isascii() and since.isdigit() and len(since) <= MAX_SINCE_DIGITS):
             await socket.close(code=CLOSE_BAD_REQUEST, reason="since must be a non-negative integer")
             return
         after = int(since)
@@ -67,20 +84,23 @@ async def execute_over_ws(
     """Send the order as the first JSON message; get `accepted`, then its status stream."""
     await socket.accept()
     try:
-        raw = await asyncio.wait_for(socket.receive_data(mode="text"), SUBMIT_TIMEOUT_S)
+        raw = await asyncio.wait_for(_first_message(socket), SUBMIT_TIMEOUT_S)
     except TimeoutError:
         await _reject(socket, CLOSE_TIMEOUT, f"no order received within {SUBMIT_TIMEOUT_S}s")
         return
     except WebSocketDisconnect:
         return
-    if len(raw) > MAX_ORDER_BODY:
+    if len(raw if isinstance(raw, bytes) else raw.encode()) > MAX_ORDER_BODY:
         await _reject(socket, CLOSE_TOO_BIG, f"order message larger than {MAX_ORDER_BODY} bytes")
+        return
+    if isinstance(raw, bytes):
+        await _reject(socket, CLOSE_BAD_REQUEST, "send the order as a text frame of JSON, not a binary frame")
         return
     try:
         data = msgspec.json.decode(raw, type=OrderSubmitMessage)
         order = await services.submit(order_request(data, data.idempotencyKey))
     except msgspec.ValidationError as exc:
-        await _reject(socket, CLOSE_BAD_REQUEST, str(exc))
+        await _reject(socket, CLOSE_BAD_REQUEST, str(exc), field_of(None, str(exc)))
         return
     except msgspec.DecodeError:
         await _reject(socket, CLOSE_BAD_REQUEST, "message is not valid JSON")

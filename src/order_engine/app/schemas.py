@@ -12,7 +12,14 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from order_engine.domain.status import OrderStatus, OrderType
 
-Symbol = Annotated[str, msgspec.Meta(min_length=1, max_length=16, description="Token symbol, e.g. SOL, USDC")]
+Symbol = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=16,
+        description="Token symbol, case-insensitive: SOL, WSOL, USDC, USDT, BONK, JUP, RAY",
+    ),
+]
 DecimalString = Annotated[str, msgspec.Meta(description='A decimal number as a string, e.g. "1.5"')]
 Timestamp = Annotated[str, msgspec.Meta(description="ISO 8601 UTC timestamp, e.g. 2025-01-01T12:00:00.123456Z")]
 
@@ -20,9 +27,16 @@ Timestamp = Annotated[str, msgspec.Meta(description="ISO 8601 UTC timestamp, e.g
 class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
     """An order to execute. `amountIn` is a decimal string (a JSON number is accepted too)."""
 
-    tokenIn: Symbol
-    tokenOut: Symbol
-    amountIn: Annotated[Decimal, msgspec.Meta(description='Amount of tokenIn to sell, > 0, e.g. "1.5"')]
+    tokenIn: Annotated[Symbol, msgspec.Meta(examples=["SOL"])]
+    tokenOut: Annotated[Symbol, msgspec.Meta(examples=["USDC"])]
+    amountIn: Annotated[
+        Decimal,
+        msgspec.Meta(
+            description='Amount of tokenIn to sell, > 0, as a decimal string, e.g. "1.5" (a JSON number is read exactly)',
+            examples=["1.5"],
+            extra_json_schema={"extra": {"type": ["string", "number"]}},
+        ),
+    ]
     orderType: Annotated[str, msgspec.Meta(max_length=16)] = "market"
     slippageBps: Annotated[int, msgspec.Meta(ge=0, le=5000)] = 50
 
@@ -96,9 +110,9 @@ class Problem(msgspec.Struct):
 
     status_code: int
     detail: str
-    field: Annotated[str, msgspec.Meta(description="The body field, parameter or header at fault")] | msgspec.UnsetType = (
-        msgspec.UNSET
-    )
+    field: (
+        Annotated[str, msgspec.Meta(description="The body field, parameter or header at fault")] | msgspec.UnsetType
+    ) = msgspec.UNSET
     extra: dict[str, Any] | list[Any] | msgspec.UnsetType = msgspec.UNSET
 
 

@@ -57,6 +57,7 @@ class Settings:
     api_rate_limit_per_min: int = 600
     ws_max_connections: int = 10_000
     ws_max_per_order: int = 100
+    ws_resync_s: float = 5.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -86,6 +87,7 @@ class Settings:
             "api_rate_limit_per_min": _env("ORDER_ENGINE_API_RATE_LIMIT_PER_MIN", cls.api_rate_limit_per_min, int),
             "ws_max_connections": _env("ORDER_ENGINE_WS_MAX_CONNECTIONS", cls.ws_max_connections, int),
             "ws_max_per_order": _env("ORDER_ENGINE_WS_MAX_PER_ORDER", cls.ws_max_per_order, int),
+            "ws_resync_s": _env("ORDER_ENGINE_WS_RESYNC_S", cls.ws_resync_s, float),
         }
         values.update(overrides)
         settings = cls(**values)

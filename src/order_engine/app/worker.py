@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from order_engine.adapters.clock import SystemClock
 from order_engine.adapters.mock_dex import RedisMockChain, default_venues
 from order_engine.adapters.notifier import RedisStatusNotifier
+from order_engine.adapters.redis_client import reconnecting, redis_from_url
 from order_engine.adapters.saq_queue import EXECUTE_TASK, FAILED_TTL_S, HEARTBEAT_S, SaqOrderQueue
 from order_engine.adapters.sql.database import sqlalchemy_config
 from order_engine.adapters.sql.repository import SqlOrderRepository
@@ -43,7 +44,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     engine = sqlalchemy_config(
         settings.sqlalchemy_url, pool_size=settings.worker_concurrency, max_overflow=settings.worker_concurrency
     ).get_engine()
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_from_url(settings.redis_url)
     ctx["engine"], ctx["redis"] = engine, redis
     ctx["execute"] = ExecuteOrder(
         repo=SqlOrderRepository(engine),
@@ -159,7 +160,10 @@ def saq_config(settings: Settings, *, web: bool = True, api: bool = False) -> SA
         queue_configs=[
             QueueConfig(
                 dsn=settings.redis_url,
-                broker_instance_options={"socket_timeout": 5, "socket_connect_timeout": 2} if api else {},
+                broker_instance_options={
+                    **reconnecting(),
+                    **({"socket_timeout": 5, "socket_connect_timeout": 2} if api else {}),
+                },
                 name=settings.queue_name,
                 tasks=[(EXECUTE_TASK, execute_order)],
                 concurrency=settings.worker_concurrency,

@@ -68,6 +68,8 @@ def validate(request: OrderRequest) -> OrderRequest:
     key = request.idempotency_key
     if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
         raise InvalidOrder("idempotencyKey", f"must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
+    if key is not None and "\x00" in key:  # PostgreSQL text cannot hold NUL
+        raise InvalidOrder("idempotencyKey", "must not contain NUL characters")
     return attrs.evolve(
         request,
         token_in=request.token_in.upper(),

@@ -169,7 +169,9 @@ class ExecuteOrder:
         out_token = token(order.token_out)
         assert out_token is not None
         expected = out_token.round_down(Decimal(chosen["amountOut"]))
+        fetch_started = time.perf_counter()
         blockhash = await self.chain.recent_blockhash()
+        blockhash_ms = round((time.perf_counter() - fetch_started) * 1000)
         metadata = {
             "dexUsed": order.dex_used,
             "quotedPrice": chosen["price"],
@@ -179,6 +181,7 @@ class ExecuteOrder:
             "wrapSol": is_native_sol(order.token_in),
             "unwrapSol": is_native_sol(order.token_out),
             "recentBlockhash": blockhash,
+            "blockhashMs": blockhash_ms,
         }
         return await self._step(order, Trigger.BUILD, attempt, metadata)
 

@@ -1,0 +1,1 @@
+"""`python -m bench` (`make bench`): benchmarks of order-engine on real PostgreSQL, Redis and processes."""

@@ -1,0 +1,80 @@
+"""Scenario 1, the accept path: POST /api/orders/execute at rising open-loop rates on one API process.
+
+No worker runs (jobs pile up in this scenario's own queue): on a 2-core box a draining worker would
+take CPU from the API and this would measure both. The trivial-route baseline (GET /health/live on
+the same process) is measured here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bench.client import HttpClient, closed_loop, open_loop, summary_ms
+from bench.context import Context
+from bench.orders import post_order
+from bench.stack import CpuMeter, Stack, process_groups
+
+
+def knee(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The highest offered rate still served in full (≥ 95 % achieved, no errors) with a p99 under
+    10× the lightest step's: past it, latency takes off and the achieved rate stops following."""
+    if not steps:
+        return None
+    floor = steps[0]["latency_ms"]["p99"]
+    best = None
+    for s in steps:
+        if s["achieved_rps"] >= 0.95 * s["offered_rps"] and not s["errors"] and s["latency_ms"]["p99"] <= 10 * floor:
+            best = s
+        else:
+            break
+    return best
+
+
+async def run(ctx: Context) -> dict[str, Any]:
+    rates = [50, 200, 500] if ctx.quick else [50, 100, 200, 300, 400, 600, 800, 1000, 1250, 1500, 2000]
+    step_s = 1.0 if ctx.quick else 3.0
+    stack = Stack(ctx.backing, "accept", ctx.log_dir)
+    ctx.stacks.append(stack)
+    api = await stack.start_api()
+    client = HttpClient("127.0.0.1", api.port or 0, max_connections=512)
+    raw = post_order(client)
+    try:
+        await open_loop(client, lambda _: raw, 100, 1.0)  # warm-up: pools, prepared statements
+        steps: list[dict[str, Any]] = []
+        for rate in rates:
+            meter = CpuMeter(process_groups(ctx.backing, [stack])).start()
+            res = await open_loop(client, lambda _: raw, rate, step_s, timeout_s=5)
+            cpu = meter.stop()
+            step = {
+                "offered_rps": rate,
+                "achieved_rps": res.achieved_rps,
+                "errors": res.errors,
+                "latency_ms": summary_ms(res.latencies_ms()),
+                "cpu_pct": cpu,
+            }
+            steps.append(step)
+            ctx.log(
+                f"  accept {rate:>5}/s -> {step['achieved_rps']:7.1f}/s  p50 {step['latency_ms']['p50']:7.1f}"
+                f"  p99 {step['latency_ms']['p99']:7.1f} ms  errors {res.errors}  api cpu {cpu['api']:.0f}%"
+            )
+            if res.achieved_rps < 0.6 * rate:
+                break  # well past saturation: higher rates only queue more
+            await asyncio.sleep(0.5)
+        trivial = await trivial_route(ctx, client, stack)
+    finally:
+        await client.close()
+        stack.stop()
+    return {"steps": steps, "knee": knee(steps), "step_s": step_s, "trivial_route": trivial}
+
+
+async def trivial_route(ctx: Context, client: HttpClient, stack: Stack) -> dict[str, Any]:
+    """Baseline 5c: GET /health/live (no PostgreSQL, no Redis) on the same API process, closed loop."""
+    raw = client.request_bytes("GET", "/health/live")
+    await closed_loop(client, lambda _: raw, 32, 0.5)
+    meter = CpuMeter(process_groups(ctx.backing, [stack])).start()
+    res = await closed_loop(client, lambda _: raw, 32, 1.0 if ctx.quick else 3.0)
+    cpu = meter.stop()
+    out = {"concurrency": 32, "rps": res.achieved_rps, "latency_ms": summary_ms(res.latencies_ms()), "cpu_pct": cpu}
+    ctx.log(f"  trivial route GET /health/live: {out['rps']:.0f}/s  p99 {out['latency_ms']['p99']:.1f} ms")
+    return out
