@@ -6,11 +6,13 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from order_engine.adapters.sql.database import migrate, sqlalchemy_config
+from order_engine.adapters.sql.pool import create_pool
 from order_engine.adapters.sql.repository import SqlOrderRepository
 from order_engine.app.settings import asyncpg_url
 
@@ -48,9 +50,16 @@ async def engine(migrated_url: str) -> AsyncIterator[AsyncEngine]:
     await eng.dispose()
 
 
+@pytest.fixture(scope="session")
+async def pool(migrated_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(migrated_url, max_size=20)
+    yield p
+    await p.close()
+
+
 @pytest.fixture
-def repo(engine: AsyncEngine) -> SqlOrderRepository:
-    return SqlOrderRepository(engine)
+def repo(pool: asyncpg.Pool) -> SqlOrderRepository:
+    return SqlOrderRepository(pool)
 
 
 @pytest.fixture

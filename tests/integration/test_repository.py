@@ -8,10 +8,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
+import asyncpg
 import attrs
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 
 from order_engine.adapters.sql.database import migrate
 from order_engine.domain.errors import StaleTransition
@@ -244,9 +244,18 @@ async def test_migration_is_idempotent_and_keeps_data(migrated_url, engine, repo
 async def test_duplicate_idempotency_key_is_rejected(repo):
     key = f"idem-{uuid.uuid4()}"
     first = await repo.add(pending(key=key))
-    with pytest.raises(IntegrityError):
+    with pytest.raises(asyncpg.UniqueViolationError):
         await repo.add(pending(key=key))
     assert await repo.get(first.id) == first
     # NULL keys never collide
     a, b = await repo.add(pending()), await repo.add(pending())
     assert a.idempotency_key is None and b.idempotency_key is None
+
+
+async def test_latest_seqs_reads_many_orders_in_one_statement(repo):
+    a, b = await repo.add(pending()), await repo.add(pending())
+    routed = await repo.apply(b.change(T.ROUTE, datetime.now(UTC), attempt=1, dex_used="raydium"))
+    missing = uuid.uuid4()
+    assert await repo.latest_seqs([a.id, b.id, missing]) == {a.id: 1, b.id: 2}
+    assert routed.seq == 2
+    assert await repo.latest_seqs([]) == {}

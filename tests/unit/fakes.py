@@ -95,6 +95,9 @@ class InMemoryOrderRepository:
             rows = [o for o in rows if (o.created_at, o.id) < before]
         return rows[:limit]
 
+    async def latest_seqs(self, order_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+        return {i: self.orders[i].seq for i in order_ids if i in self.orders}
+
     async def list_stale(self, *, updated_before: datetime, limit: int) -> Sequence[Order]:
         rows = [o for o in self.orders.values() if not o.status.is_terminal and o.updated_at < updated_before]
         return sorted(rows, key=lambda o: o.updated_at)[:limit]

@@ -1,46 +1,43 @@
-"""Which database errors are an outage (503) and which are bugs (500)."""
+"""Which database errors are an outage (503, retry later) and which are bugs (500)."""
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
-from sqlalchemy.exc import DBAPIError, OperationalError
+from asyncpg import exceptions as pg
 
 from order_engine.adapters.sql.database import is_unavailable
 
 
-class DriverError(Exception):
-    """Stands in for SQLAlchemy's asyncpg adaptor error, which carries the server's SQLSTATE."""
-
-    def __init__(self, message: str, sqlstate: str | None) -> None:
-        super().__init__(message)
-        self.sqlstate = sqlstate
-
-
-def error(sqlstate: str | None, message: str = "boom") -> DBAPIError:
-    return DBAPIError("INSERT …", None, DriverError(message, sqlstate))
+@pytest.mark.parametrize(
+    ("cls", "message"),
+    [
+        (pg.CannotConnectNowError, "the database system is shutting down"),
+        (pg.CannotConnectNowError, "the database system is starting up"),
+        (pg.AdminShutdownError, "terminating connection due to administrator command"),
+        (pg.CrashShutdownError, "terminating connection because of crash of another server process"),
+        (pg.ConnectionFailureError, "connection failure"),
+        (pg.ClientCannotConnectError, "could not connect"),
+        (pg.TooManyConnectionsError, "sorry, too many clients already"),
+    ],
+)
+def test_server_going_away_is_unavailable(cls: type[asyncpg.PostgresError], message: str) -> None:
+    assert is_unavailable(cls(message))
 
 
 @pytest.mark.parametrize(
-    ("sqlstate", "message"),
-    [
-        ("57P03", "the database system is shutting down"),
-        ("57P03", "the database system is starting up"),
-        ("57P01", "terminating connection due to administrator command"),
-        ("57P02", "terminating connection because of crash of another server process"),
-        ("08006", "connection failure"),
-        ("08001", "could not connect"),
-        ("53300", "sorry, too many clients already"),
-    ],
+    "cls",
+    [pg.UniqueViolationError, pg.UndefinedTableError, pg.InvalidTextRepresentationError, pg.QueryCanceledError],
 )
-def test_server_going_away_is_unavailable(sqlstate: str, message: str) -> None:
-    assert is_unavailable(error(sqlstate, message))
+def test_statement_errors_are_not(cls: type[asyncpg.PostgresError]) -> None:
+    assert not is_unavailable(cls("boom"))
 
 
-@pytest.mark.parametrize("sqlstate", ["23505", "42P01", "22P02", "57014", None])
-def test_statement_errors_are_not(sqlstate: str | None) -> None:
-    assert not is_unavailable(error(sqlstate))
+def test_client_side_misuse_is_not() -> None:
+    assert not is_unavailable(asyncpg.InterfaceError("cannot perform operation: another operation is in progress"))
 
 
-def test_operational_errors_and_invalidated_connections_are_unavailable() -> None:
-    assert is_unavailable(OperationalError("SELECT 1", None, DriverError("gone", None)))
-    assert is_unavailable(DBAPIError("SELECT 1", None, DriverError("gone", None), connection_invalidated=True))
+def test_lost_refused_and_timed_out_connections_are_unavailable() -> None:
+    assert is_unavailable(pg.ConnectionDoesNotExistError("connection was closed in the middle of operation"))
+    assert is_unavailable(ConnectionRefusedError(111, "Connect call failed"))
+    assert is_unavailable(TimeoutError())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import os
 import signal
@@ -53,11 +54,21 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
 
     from order_engine.app.worker import saq_config
 
+    use_uvloop()
     plugin = SAQPlugin(saq_config(settings, web=False))
     worker = plugin.get_workers()[settings.queue_name]
     quick_sweeps(worker.queue)
-    run_saq_worker(worker, logging_config=None)
+    run_saq_worker(worker, logging_config=None)  # runs on the current event loop: uvloop's
     return 0
+
+
+def use_uvloop() -> None:
+    """Make uvloop the current event loop (uvicorn picks it by itself for the API; SAQ does not)."""
+    try:
+        import uvloop
+    except ImportError:  # not on every platform; asyncio's loop works, only slower
+        return
+    asyncio.set_event_loop(uvloop.new_event_loop())
 
 
 def quick_sweeps(queue: Any, abort_wait_s: float = 0.25) -> None:

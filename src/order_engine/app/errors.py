@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import asyncpg
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -16,7 +17,6 @@ from litestar.status_codes import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError
 
 from order_engine.adapters.sql.database import is_unavailable
 from order_engine.domain.errors import IdempotencyConflict, InvalidOrder, QueueUnavailable
@@ -91,7 +91,7 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[s
     return Response(body, status_code=exc.status_code, headers=headers, media_type=MediaType.JSON)
 
 
-def database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[dict[str, Any]]:
+def database_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """Lost or refused connections, and a server shutting down or starting up, are an outage (503);
     anything else is a bug (500)."""
     if is_unavailable(exc):
@@ -123,7 +123,8 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     UnicodeDecodeError: not_utf8,
     RecursionError: too_deep,
     HTTPException: http_error,
-    DBAPIError: database_error,
+    asyncpg.PostgresError: database_error,
+    asyncpg.InterfaceError: database_error,
     OSError: dependency_down,
     RedisConnectionError: dependency_down,
     RedisTimeoutError: dependency_down,

@@ -3,8 +3,10 @@
 Subscribe first, then read the snapshot from PostgreSQL, then forward live events
 from Redis, dropping any with seq ≤ what the client has. A gap (an event that
 raced the subscription, or a lost publish) is filled from the order's persisted
-history, and a quiet stream re-checks PostgreSQL every `resync_s`, so a client
-always sees seq 1, 2, 3 … exactly once, whatever happens to pub/sub.
+history, and a process-wide re-check (app/streams.py) wakes any stream whose order
+moved on without it, so a client always sees seq 1, 2, 3 … exactly once, whatever
+happens to pub/sub. Events, wake-ups and the client leaving all arrive through the
+stream's one subscriber queue: one task per socket does the forwarding.
 """
 
 from __future__ import annotations
@@ -40,24 +42,28 @@ class _Head(msgspec.Struct):
     status: str
 
 
-async def _pump(subscriber: Any, inbox: asyncio.Queue[bytes]) -> None:
-    async for data in subscriber.iter_events():
-        inbox.put_nowait(data)
+# Markers put into a stream's own subscriber queue, next to the published events (which are JSON objects).
+_RESYNC = b"resync"  # the process-wide re-check found the order ahead of this client (app/streams.py)
+_GONE = b"gone"  # the client closed the socket
 
 
-async def _until_disconnect(socket: WebSocket[Any, Any, Any]) -> None:
+async def _until_disconnect(socket: WebSocket[Any, Any, Any], subscriber: Any) -> None:
     with contextlib.suppress(WebSocketDisconnect):
         while True:
             await socket.receive_data(mode="text")
+    subscriber.put_nowait(_GONE)
 
 
 class _Stream:
-    def __init__(self, socket: WebSocket[Any, Any, Any], services: Services, order_id: uuid.UUID) -> None:
+    def __init__(self, socket: WebSocket[Any, Any, Any]) -> None:
         self.socket = socket
-        self.services = services
-        self.order_id = order_id
+        self.subscriber: Any = None
         self.last = 0
         self.done = False
+
+    def wake(self) -> None:
+        if self.subscriber is not None:
+            self.subscriber.put_nowait(_RESYNC)
 
     async def send(self, data: bytes, seq: int, status: str) -> None:
         await self.socket.send_data(data.decode(), mode="text")
@@ -83,71 +89,64 @@ async def stream_order(
     order_id: uuid.UUID,
     *,
     since: int | None = None,
-    resync_s: float | None = None,
 ) -> None:
     """Stream `order_id` until it is terminal (close 1000) or the client leaves. The socket is accepted."""
-    with services.sockets.admit(order_id) as refused:
+    stream = _Stream(socket)
+    with services.streams.admit(order_id, stream) as refused:
         if refused:
             log.warning("websocket refused", order_id=str(order_id), reason=refused)
             await socket.close(code=CLOSE_TRY_AGAIN_LATER, reason=refused)
             return
-        resync = services.settings.ws_resync_s if resync_s is None else resync_s
-        await _stream(socket, services, channels, order_id, since=since, resync_s=resync)
+        await _stream(stream, services, channels, order_id, since=since)
 
 
 async def _stream(
-    socket: WebSocket[Any, Any, Any],
-    services: Services,
-    channels: ChannelsPlugin,
-    order_id: uuid.UUID,
-    *,
-    since: int | None,
-    resync_s: float,
+    stream: _Stream, services: Services, channels: ChannelsPlugin, order_id: uuid.UUID, *, since: int | None
 ) -> None:
     bound = log.bind(order_id=str(order_id))
-    inbox: asyncio.Queue[bytes] = asyncio.Queue()
+    socket = stream.socket
     channel = order_channel(services.settings.key_prefix, order_id)
     async with channels.start_subscription([channel]) as subscriber:
-        tasks = [asyncio.create_task(_pump(subscriber, inbox)), asyncio.create_task(_until_disconnect(socket))]
-        pump, gone = tasks
-        getter: asyncio.Task[bytes] | None = None
+        stream.subscriber = subscriber
+        gone = asyncio.create_task(_until_disconnect(socket, subscriber))
         try:
             order = await services.repo.get(order_id)
             if order is None:
                 await socket.close(code=CLOSE_NOT_FOUND, reason="order not found")
                 return
-            stream = _Stream(socket, services, order_id)
             bound.info("websocket subscribed", since=since, seq=order.seq)
             if since is None:
                 await stream.send(encode(latest_status_message(order, "snapshot")), order.seq, order.status.value)
             else:
                 stream.last = max(0, since)
                 await stream.catch_up(order)
-            while not stream.done:
-                getter = getter or asyncio.create_task(inbox.get())
-                finished, _ = await asyncio.wait({getter, gone}, timeout=resync_s, return_when=asyncio.FIRST_COMPLETED)
-                if gone in finished:
+            if stream.done:
+                bound.info("websocket stream finished", last_seq=stream.last)
+                return
+            async for data in subscriber.iter_events():
+                if data is _GONE:
                     bound.info("websocket client left", last_seq=stream.last)
                     return
-                if getter in finished:
-                    data, getter = getter.result(), None
+                if data is _RESYNC:
+                    fresh = await services.repo.get(order_id)
+                    if fresh is not None:
+                        await stream.catch_up(fresh)
+                else:
                     head = msgspec.json.decode(data, type=_Head)
                     if head.seq <= stream.last:
                         continue
-                    if head.seq > stream.last + 1:
+                    if head.seq > stream.last + 1:  # missed one: fill the gap from the persisted history
                         fresh = await services.repo.get(order_id)
                         if fresh is not None:
                             await stream.catch_up(fresh, upto=head.seq - 1)
                     if not stream.done:
                         await stream.send(data, head.seq, head.status)
-                else:
-                    fresh = await services.repo.get(order_id)
-                    if fresh is not None:
-                        await stream.catch_up(fresh)
-            bound.info("websocket stream finished", last_seq=stream.last)
+                if stream.done:
+                    bound.info("websocket stream finished", last_seq=stream.last)
+                    return
         except WebSocketDisconnect:
             bound.info("websocket client left")
         finally:
-            for task in (*tasks, *([getter] if getter else [])):
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            stream.subscriber = None
+            gone.cancel()
+            await asyncio.gather(gone, return_exceptions=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,7 +19,7 @@ from order_engine import __version__
 from order_engine.adapters.clock import SystemClock
 from order_engine.adapters.pubsub import SerialisedPubSubBackend
 from order_engine.adapters.redis_client import redis_from_url
-from order_engine.adapters.sql.database import sqlalchemy_config
+from order_engine.adapters.sql.pool import create_pool
 from order_engine.adapters.sql.repository import SqlOrderRepository
 from order_engine.app.errors import EXCEPTION_HANDLERS
 from order_engine.app.logging import configure_logging
@@ -27,8 +28,9 @@ from order_engine.app.routes_orders import OrdersController
 from order_engine.app.routes_ws import execute_over_ws, watch_order
 from order_engine.app.schemas import StrictStructSchemaPlugin
 from order_engine.app.security import FailOpenRedisStore, api_rate_limit
-from order_engine.app.services import Services, SocketLimits
+from order_engine.app.services import Services
 from order_engine.app.settings import Settings
+from order_engine.app.streams import LiveStreams
 from order_engine.app.worker import order_queue, saq_config
 from order_engine.domain.use_cases import SubmitOrder
 
@@ -48,26 +50,29 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = sqlalchemy_config(settings.sqlalchemy_url, pool_size=20, max_overflow=20).get_engine()
+        pool = await create_pool(settings.sqlalchemy_url, max_size=settings.api_db_pool_size)
         queue = saq.get_queue(settings.queue_name)
-        repo = SqlOrderRepository(engine)
+        repo = SqlOrderRepository(pool)
+        streams = LiveStreams(settings.ws_max_connections, settings.ws_max_per_order)
         app.state.services = Services(
             settings=settings,
-            engine=engine,
+            pool=pool,
             redis=redis,
             repo=repo,
-            sockets=SocketLimits(settings.ws_max_connections, settings.ws_max_per_order),
+            streams=streams,
             submit=SubmitOrder(
                 repo=repo,
                 queue=order_queue(settings, queue),
                 clock=SystemClock(),
             ),
         )
+        resync = asyncio.create_task(streams.resync_forever(repo, settings.ws_resync_s))
         log.info("api started", queue=settings.queue_name)
         try:
             yield
         finally:
-            for close in (queue.disconnect, engine.dispose, redis.aclose):
+            resync.cancel()
+            for close in (queue.disconnect, pool.close, redis.aclose):
                 try:
                     await close()
                 except Exception as exc:  # a dependency already gone must not turn shutdown into a crash

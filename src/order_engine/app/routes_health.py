@@ -8,7 +8,6 @@ from typing import Any
 from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from sqlalchemy import text
 
 from order_engine.app.schemas import Health, HealthChecks
 from order_engine.app.services import Services
@@ -25,8 +24,7 @@ async def _check(probe: Any) -> str:
 
 
 async def _db(services: Services) -> None:
-    async with services.engine.connect() as conn:
-        await conn.execute(text("select 1"))
+    await services.pool.fetchval("select 1")
 
 
 @get("/health/live", tags=["ops"])

@@ -86,7 +86,8 @@ def bad_parameter(name: str, message: str) -> ValidationException:
     return ValidationException(f"{name}: {message}", extra=[{"message": message, "key": name}])
 
 
-def require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Async on purpose: Litestar runs a sync guard in a worker thread, a thread hop per request."""
     media_type = connection.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise HTTPException(

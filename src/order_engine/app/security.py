@@ -40,7 +40,9 @@ def _presented_secret(authorization: str) -> str | None:
 def operator_guard(token: str) -> Guard:
     """Bearer <token>, or Basic auth with any user name and <token> as the password (browsers prompt)."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(
+        connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+    ) -> None:  # async: no thread hop
         secret = _presented_secret(connection.headers.get("authorization", ""))
         if secret is None or not compare_digest(secret.encode(), token.encode()):
             raise NotAuthorizedException(

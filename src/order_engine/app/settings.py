@@ -58,6 +58,7 @@ class Settings:
     ws_max_connections: int = 10_000
     ws_max_per_order: int = 100
     ws_resync_s: float = 5.0
+    api_db_pool_size: int = 20
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -88,6 +89,7 @@ class Settings:
             "ws_max_connections": _env("ORDER_ENGINE_WS_MAX_CONNECTIONS", cls.ws_max_connections, int),
             "ws_max_per_order": _env("ORDER_ENGINE_WS_MAX_PER_ORDER", cls.ws_max_per_order, int),
             "ws_resync_s": _env("ORDER_ENGINE_WS_RESYNC_S", cls.ws_resync_s, float),
+            "api_db_pool_size": _env("ORDER_ENGINE_API_DB_POOL_SIZE", cls.api_db_pool_size, int),
         }
         values.update(overrides)
         settings = cls(**values)
@@ -101,6 +103,8 @@ class Settings:
             raise ValueError("ORDER_ENGINE_DEX_LATENCY_SCALE must be >= 0")
         if self.rate_limit < 0 or self.rate_limit_window_s < 1:
             raise ValueError("ORDER_ENGINE_RATE_LIMIT must be >= 0 (0 = off) and its window >= 1 s")
+        if self.api_db_pool_size < 1:
+            raise ValueError("ORDER_ENGINE_API_DB_POOL_SIZE must be >= 1")
         if self.worker_concurrency < 1 or self.max_attempts < 1:
             raise ValueError("worker concurrency and max attempts must be >= 1")
 

@@ -17,7 +17,7 @@ from order_engine.adapters.mock_dex import RedisMockChain, default_venues
 from order_engine.adapters.notifier import RedisStatusNotifier
 from order_engine.adapters.redis_client import reconnecting, redis_from_url
 from order_engine.adapters.saq_queue import EXECUTE_TASK, FAILED_TTL_S, HEARTBEAT_S, SaqOrderQueue
-from order_engine.adapters.sql.database import sqlalchemy_config
+from order_engine.adapters.sql.pool import create_pool
 from order_engine.adapters.sql.repository import SqlOrderRepository
 from order_engine.adapters.throttle import RedisStartThrottle
 from order_engine.app.logging import ExpectedErrors, configure_logging
@@ -41,13 +41,12 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_json)
     logging.getLogger("saq").addFilter(ExpectedErrors(RetryLater, OrderFailed))
-    engine = sqlalchemy_config(
-        settings.sqlalchemy_url, pool_size=settings.worker_concurrency, max_overflow=settings.worker_concurrency
-    ).get_engine()
+    # One connection per concurrent job, plus one for the recovery sweep.
+    pool = await create_pool(settings.sqlalchemy_url, max_size=settings.worker_concurrency + 1)
     redis = redis_from_url(settings.redis_url)
-    ctx["engine"], ctx["redis"] = engine, redis
+    ctx["pool"], ctx["redis"] = pool, redis
     ctx["execute"] = ExecuteOrder(
-        repo=SqlOrderRepository(engine),
+        repo=SqlOrderRepository(pool),
         venues=default_venues(
             latency_scale=settings.dex_latency_scale, failure_rate=settings.dex_failure_rate, seed=settings.dex_seed
         ),
@@ -74,7 +73,7 @@ async def startup(ctx: dict[str, Any]) -> None:
             prefix=settings.key_prefix,
         )
     recover = RecoverOrders(
-        repo=SqlOrderRepository(engine), queue=queue, clock=SystemClock(), stale_after_s=settings.recovery_stale_after_s
+        repo=SqlOrderRepository(pool), queue=queue, clock=SystemClock(), stale_after_s=settings.recovery_stale_after_s
     )
     ctx["recovery"] = asyncio.create_task(
         recovery_loop(recover, redis, f"{settings.key_prefix}:recovery-lock", settings.recovery_interval_s)
@@ -122,8 +121,8 @@ async def _keepalive(job: Any, every_s: float) -> None:
 async def shutdown(ctx: dict[str, Any]) -> None:
     if "recovery" in ctx:
         ctx["recovery"].cancel()
-    if "engine" in ctx:
-        await ctx["engine"].dispose()
+    if "pool" in ctx:
+        await ctx["pool"].close()
     if "redis" in ctx:
         await ctx["redis"].aclose()
     log.info("worker stopped")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
@@ -38,6 +38,9 @@ class OrderRepository(Protocol):
         self, *, status: OrderStatus | None, limit: int, before: tuple[datetime, uuid.UUID] | None
     ) -> Sequence[Order]:
         """Newest first; `before` is the (created_at, id) of the last order of the previous page."""
+
+    async def latest_seqs(self, order_ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, int]:
+        """The latest seq of each of `order_ids` that exists (what live streams compare against)."""
 
     async def list_stale(self, *, updated_before: datetime, limit: int) -> Sequence[Order]:
         """Non-terminal orders last changed before `updated_before`, oldest first."""

@@ -1,11 +1,10 @@
-"""Engine configuration (advanced-alchemy) and schema migration (Alembic)."""
+"""Schema migration (advanced-alchemy's Alembic commands) and what counts as the database being down."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from advanced_alchemy.config import AlembicAsyncConfig, EngineConfig, SQLAlchemyAsyncConfig
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -13,20 +12,21 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # SQLSTATEs that say the server is unreachable or going away, not that the statement was wrong: class 08
 # (connection exception), 57P01/57P02 (sessions ended by an admin or crash shutdown), 57P03 ("the database
 # system is shutting down / starting up": refused connects during a restart), 53300 (too many connections).
-# asyncpg reports these as plain errors, so SQLAlchemy raises a bare DBAPIError, not an OperationalError.
 UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 
-def is_unavailable(exc: DBAPIError) -> bool:
-    """True when `exc` means PostgreSQL is down or restarting (retry later), False for a real error."""
-    if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+def is_unavailable(exc: BaseException) -> bool:
+    """True when `exc` (from asyncpg) means PostgreSQL is down or restarting (retry later), False for a
+    real error (a bug, or a statement the server rejected)."""
+    if isinstance(exc, OSError):  # refused, reset, timed out (a lost connection is SQLSTATE 08003)
         return True
-    sqlstate = getattr(exc.orig, "sqlstate", None)
+    sqlstate = getattr(exc, "sqlstate", None)
     return isinstance(sqlstate, str) and sqlstate.startswith(UNAVAILABLE_SQLSTATES)
 
 
 def sqlalchemy_config(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> SQLAlchemyAsyncConfig:
-    """`url` is a `postgresql+asyncpg://` URL; pool_size 0 means no pooling (one-shot tools)."""
+    """For migrations and tools (the service itself runs on adapters/sql/pool.py). `url` is a
+    `postgresql+asyncpg://` URL; pool_size 0 means no pooling (one-shot tools)."""
     pooling = (
         {"pool_size": pool_size, "max_overflow": max_overflow, "pool_pre_ping": True, "pool_timeout": 10}
         if pool_size

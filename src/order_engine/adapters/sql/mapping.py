@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from order_engine.adapters.sql.models import OrderRow
 from order_engine.domain.money import dec_str
 from order_engine.domain.order import Order, StatusEntry
 from order_engine.domain.status import OrderStatus, OrderType
+
+# The orders table's columns, in the order the SQLAlchemy model (and so the migrations) declares them.
+COLUMNS: tuple[str, ...] = tuple(c.name for c in OrderRow.__table__.columns)
 
 
 def _dec(value: str | None) -> Decimal | None:
@@ -23,28 +28,34 @@ def _entry(raw: dict[str, Any]) -> StatusEntry:
     )
 
 
-def order_from_row(row: Any) -> Order:
-    """`row` is an ORM object or a RETURNING row: anything with the column attributes."""
+def order_from_row(row: Mapping[str, Any]) -> Order:
+    """`row` is a record of the `COLUMNS` (asyncpg's Record, or any mapping)."""
     return Order(
-        id=row.id,
-        order_type=OrderType(row.order_type),
-        token_in=row.token_in,
-        token_out=row.token_out,
-        amount_in=Decimal(row.amount_in),
-        slippage_bps=row.slippage_bps,
-        status=OrderStatus(row.status),
-        status_history=tuple(_entry(e) for e in row.status_history),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        attempts=row.attempts,
-        dex_used=row.dex_used,
-        executed_price=_dec(row.executed_price),
-        amount_out=_dec(row.amount_out),
-        tx_hash=row.tx_hash,
-        failure_reason=row.failure_reason,
-        idempotency_key=row.idempotency_key,
-        request_fingerprint=row.request_fingerprint,
+        id=row["id"],
+        order_type=OrderType(row["order_type"]),
+        token_in=row["token_in"],
+        token_out=row["token_out"],
+        amount_in=Decimal(row["amount_in"]),
+        slippage_bps=row["slippage_bps"],
+        status=OrderStatus(row["status"]),
+        status_history=tuple(_entry(e) for e in row["status_history"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        attempts=row["attempts"],
+        dex_used=row["dex_used"],
+        executed_price=_dec(row["executed_price"]),
+        amount_out=_dec(row["amount_out"]),
+        tx_hash=row["tx_hash"],
+        failure_reason=row["failure_reason"],
+        idempotency_key=row["idempotency_key"],
+        request_fingerprint=row["request_fingerprint"],
     )
+
+
+def row_args(order: Order) -> tuple[Any, ...]:
+    """`row_values` as positional arguments in `COLUMNS` order."""
+    values = row_values(order)
+    return tuple(values[c] for c in COLUMNS)
 
 
 def row_values(order: Order) -> dict[str, Any]:

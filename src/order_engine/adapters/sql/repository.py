@@ -1,120 +1,131 @@
-"""OrderRepository on PostgreSQL: one statement, one round trip, per operation."""
+"""OrderRepository on PostgreSQL (asyncpg): one statement, one round trip, per operation.
+
+Statements run outside explicit transactions (each is atomic on its own), are prepared once per
+connection by asyncpg's statement cache, and the column list comes from the SQLAlchemy table that
+the migrations are written against, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import bindparam, func, insert, select, tuple_, update
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+import asyncpg
 
-from order_engine.adapters.sql.mapping import order_from_row, row_values, update_values
-from order_engine.adapters.sql.models import OrderRow
+from order_engine.adapters.sql.mapping import COLUMNS, order_from_row, row_args, update_values
 from order_engine.domain.errors import StaleTransition
 from order_engine.domain.order import Order, StatusChange
 from order_engine.domain.status import TERMINAL, OrderStatus
 
-orders = OrderRow.__table__
+_COLS = ", ".join(COLUMNS)
+_INSERT = f"INSERT INTO orders ({_COLS}) VALUES ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))})"
+_INSERT_KEYED = f"{_INSERT} ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+_RELEASE_EXPIRED_KEY = "UPDATE orders SET idempotency_key = NULL WHERE idempotency_key = $1 AND created_at < $2"
+_SELECT_BY_KEY = f"SELECT {_COLS} FROM orders WHERE idempotency_key = $1"
+_SELECT_BY_ID = f"SELECT {_COLS} FROM orders WHERE id = $1"
+_SEQS = "SELECT id, jsonb_array_length(status_history) AS seq FROM orders WHERE id = ANY($1::uuid[])"
+_TERMINAL = [s.value for s in TERMINAL]
+
+
+@cache
+def _apply_sql(updated: tuple[str, ...]) -> str:
+    """The guarded transition for one set of extra columns (a handful of shapes, each prepared once)."""
+    extra = "".join(f", {name} = ${8 + i}" for i, name in enumerate(updated))
+    return (
+        "UPDATE orders SET status = $2, status_history = status_history || $3::jsonb, updated_at = $4,"
+        f" attempts = greatest(attempts, $5){extra}"
+        " WHERE id = $1 AND status = $6 AND jsonb_array_length(status_history) = $7"
+        f" RETURNING {_COLS}"
+    )
 
 
 class SqlOrderRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
 
     async def add(self, order: Order) -> Order:
-        async with self._engine.begin() as conn:
-            row = (await conn.execute(insert(orders).values(row_values(order)).returning(*orders.c))).one()
-        return order_from_row(row)
+        await self._pool.execute(_INSERT, *row_args(order))
+        return order
 
     async def add_idempotent(self, order: Order, *, expired_before: datetime) -> tuple[Order, bool]:
-        """One transaction: release the key if it expired, INSERT … ON CONFLICT DO NOTHING, else read the holder.
+        """The common case is one round trip: INSERT … ON CONFLICT DO NOTHING finds the key free.
 
-        The UNIQUE constraint on `idempotency_key` decides the race: a concurrent INSERT with the
-        same key waits for the first to commit and then does nothing, and the next statement
-        (READ COMMITTED: a fresh snapshot) sees the winner. Two transactions releasing the same
-        expired key serialise on its row lock; the second finds the key already gone.
+        Otherwise one transaction releases the key if its holder expired, tries the INSERT again and
+        else reads the holder. The UNIQUE constraint on `idempotency_key` decides every race: a
+        concurrent INSERT with the same key waits for the first to commit and then does nothing, and
+        the next statement (READ COMMITTED: a fresh snapshot) sees the winner. Two transactions
+        releasing the same expired key serialise on its row lock; the second finds the key gone.
         """
         key = order.idempotency_key
         if key is None:
             raise ValueError("add_idempotent needs an order with an idempotency key")
-        release = (
-            update(orders)
-            .where(orders.c.idempotency_key == key, orders.c.created_at < expired_before)
-            .values(idempotency_key=None)
-        )
-        create = (
-            pg_insert(orders)
-            .values(row_values(order))
-            .on_conflict_do_nothing(index_elements=[orders.c.idempotency_key])
-            .returning(*orders.c)
-        )
-        holder = select(orders).where(orders.c.idempotency_key == key)
+        args = row_args(order)
+        if await self._pool.fetchval(_INSERT_KEYED, *args) is not None:
+            return order, True
         for _ in range(3):  # the holder can release its key in between (closed as not accepted): try again
-            async with self._engine.begin() as conn:
-                await conn.execute(release)
-                row = (await conn.execute(create)).one_or_none()
-                if row is not None:
-                    return order_from_row(row), True
-                row = (await conn.execute(holder)).one_or_none()
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(_RELEASE_EXPIRED_KEY, key, expired_before)
+                if await conn.fetchval(_INSERT_KEYED, *args) is not None:
+                    return order, True
+                row = await conn.fetchrow(_SELECT_BY_KEY, key)
             if row is not None:
                 return order_from_row(row), False
         raise RuntimeError(f"idempotency key {key[:64]!r} neither inserted nor found")
 
     async def get(self, order_id: uuid.UUID) -> Order | None:
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(select(orders).where(orders.c.id == order_id))).one_or_none()
+        row = await self._pool.fetchrow(_SELECT_BY_ID, order_id)
         return None if row is None else order_from_row(row)
 
     async def list(
         self, *, status: OrderStatus | None, limit: int, before: tuple[datetime, uuid.UUID] | None
     ) -> Sequence[Order]:
-        stmt = select(orders).order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(limit)
+        where, args = [], []
         if status is not None:
-            stmt = stmt.where(orders.c.status == status.value)
+            args.append(status.value)
+            where.append(f"status = ${len(args)}")
         if before is not None:
-            stmt = stmt.where(tuple_(orders.c.created_at, orders.c.id) < tuple_(*before))
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-        return [order_from_row(r) for r in rows]
+            args.extend(before)
+            where.append(f"(created_at, id) < (${len(args) - 1}, ${len(args)})")
+        args.append(limit)
+        sql = (
+            f"SELECT {_COLS} FROM orders{' WHERE ' + ' AND '.join(where) if where else ''}"
+            f" ORDER BY created_at DESC, id DESC LIMIT ${len(args)}"
+        )
+        return [order_from_row(r) for r in await self._pool.fetch(sql, *args)]
+
+    async def latest_seqs(self, order_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """The seq (history length) of each order that exists: one statement for any number of orders."""
+        rows = await self._pool.fetch(_SEQS, list(order_ids))
+        return {r["id"]: r["seq"] for r in rows}
 
     async def list_stale(self, *, updated_before: datetime, limit: int) -> Sequence[Order]:
-        stmt = (
-            select(orders)
-            .where(orders.c.status.not_in([s.value for s in TERMINAL]), orders.c.updated_at < updated_before)
-            .order_by(orders.c.updated_at)
-            .limit(limit)
+        sql = (
+            f"SELECT {_COLS} FROM orders WHERE status <> ALL($1::varchar[]) AND updated_at < $2"
+            " ORDER BY updated_at LIMIT $3"
         )
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-        return [order_from_row(r) for r in rows]
+        return [order_from_row(r) for r in await self._pool.fetch(sql, _TERMINAL, updated_before, limit)]
 
     async def apply(self, change: StatusChange) -> Order:
-        """The guarded transition: status, history append, updated_at and attempts in one UPDATE.
+        """The guarded transition: status, history append, updated_at, attempts (and the change's extra
+        columns) in one UPDATE that returns the row, which is what the broadcast sends.
 
         It matches only while the order is still at the expected (status, seq), so of two
         jobs racing on the same step exactly one wins and the other gets StaleTransition.
         """
-        stmt = (
-            update(orders)
-            .where(
-                orders.c.id == change.order_id,
-                orders.c.status == change.expected_status.value,
-                func.jsonb_array_length(orders.c.status_history) == change.expected_seq,
-            )
-            .values(
-                status=change.entry.status.value,
-                status_history=orders.c.status_history.op("||")(bindparam("entry", type_=JSONB)),
-                updated_at=change.entry.timestamp,
-                attempts=func.greatest(orders.c.attempts, change.attempt),
-                **update_values(dict(change.updates)),
-            )
-            .returning(*orders.c)
+        updates = update_values(dict(change.updates))
+        row = await self._pool.fetchrow(
+            _apply_sql(tuple(updates)),
+            change.order_id,
+            change.entry.status.value,
+            [change.entry.to_dict()],
+            change.entry.timestamp,
+            change.attempt,
+            change.expected_status.value,
+            change.expected_seq,
+            *updates.values(),
         )
-        async with self._engine.begin() as conn:
-            row = (await conn.execute(stmt, {"entry": [change.entry.to_dict()]})).one_or_none()
         if row is None:
             raise StaleTransition(change.order_id, change.expected_status.value, change.expected_seq)
         return order_from_row(row)
