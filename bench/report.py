@@ -327,7 +327,9 @@ def markdown(r: dict[str, Any], chart_rel: str, previous: str | None) -> str:
         )
         w(
             "\nThe benchmark uses the raw asyncio client (`bench/client.py`), well above anything the service"
-            " reaches below, so the client is not what is measured; aiohttp drives the WebSockets of scenario 4.\n"
+            " reaches below, so the client is not what is measured. The WebSockets of scenario 4 are"
+            " `bench/wsclient.py` sockets: a frame is stamped as its bytes arrive and nothing else happens per"
+            " frame (aiohttp's client, tried first, spent as much CPU per message as the server it measured).\n"
         )
 
     if "accept" in r:
@@ -496,8 +498,8 @@ def markdown(r: dict[str, Any], chart_rel: str, previous: str | None) -> str:
         )
         w(
             "\n(KB/connection is meaningful only for the largest round; one connection is within RSS noise. `API CPU %"
-            " while idle`: the API process with every subscriber connected and no order moving — each quiet"
-            " stream re-reads its order from PostgreSQL every 5 s (`app/live.py`, `resync_s`); measured over 5.5 s for"
+            " while idle`: the API process with every subscriber connected and no order moving — every 5 s one"
+            " query re-checks the seq of every watched order (`app/streams.py`); measured over 5.5 s for"
             " rounds of ≥ 1,000 subscribers, 1 s otherwise. Connecting is capped at 30 s and delivery at 30 s, so a"
             " round the API cannot carry reports how far it got; `refused` counts subscribers closed before their"
             " snapshot, by close code.)\n"
@@ -512,7 +514,8 @@ def markdown(r: dict[str, Any], chart_rel: str, previous: str | None) -> str:
             " PostgreSQL and Redis. The bare floor is one order's work with no framework: asyncpg running the"
             " repository's statements (1 INSERT … RETURNING, 4 guarded UPDATEs appending to the JSONB history;"
             " each its own implicit transaction), a raw SAQ enqueue with the engine's options whose job runs the 4"
-            " UPDATEs and 4 PUBLISHes of a status-sized message.\n"
+            " UPDATEs and 4 PUBLISHes of a status-sized message. (The engine also reads the order once per job:"
+            " one SELECT more than the floor.)\n"
         )
         rows = [
             ["bare floor (all of it)", f0(b["floor"]), f"{best['orders_per_s'] / b['floor']:.0%}" if best else "–"],

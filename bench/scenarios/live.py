@@ -11,6 +11,9 @@ arrival: `publish → client` = WebSocket arrival − that stamp (the API's fan-
 before its UPDATE (so it also holds the commit and the publish). Memory per connection is the API
 process's RSS growth from before connecting to all subscribers connected and idle, divided by their
 number.
+
+The subscribers are `bench.wsclient` sockets, which stamp each frame as its bytes arrive and do
+nothing else per frame, so the client's own work does not show up as the server's latency.
 """
 
 from __future__ import annotations
@@ -23,31 +26,15 @@ import time
 from collections import Counter
 from typing import Any
 
-import aiohttp
 import psutil
 
 from bench.client import HttpClient, summary_ms
 from bench.context import Context
 from bench.orders import order_ids, submit, ts
 from bench.stack import CpuMeter, Stack, process_groups
+from bench.wsclient import Refused, WsSubscriber, subscribe
 
 PER_ORDER = 100  # ORDER_ENGINE_WS_MAX_PER_ORDER's default
-
-
-class _Refused(Exception):
-    pass
-
-
-async def _subscriber(
-    session: aiohttp.ClientSession, url: str, ready: asyncio.Event, out: list[tuple[float, bytes]]
-) -> None:
-    async with session.ws_connect(url, autoping=True, max_msg_size=0) as ws:
-        first = await ws.receive()
-        if first.type != aiohttp.WSMsgType.TEXT:
-            raise _Refused(f"closed {first.data} before the snapshot")
-        ready.set()
-        async for msg in ws:
-            out.append((time.time(), msg.data))
 
 
 class _Stamper(asyncio.Protocol):
@@ -123,31 +110,24 @@ async def one_round(ctx: Context, stack: Stack, subscribers: int) -> dict[str, A
     await http.close()
     ids = order_ids(posted)
     rss_before = psutil.Process(api.pid).memory_info().rss
-    received: list[list[tuple[float, bytes]]] = [[] for _ in range(subscribers)]
-    connector = aiohttp.TCPConnector(limit=0)
-    session = aiohttp.ClientSession(connector=connector)
+    subs: list[WsSubscriber] = []
     stamps: dict[tuple[str, int], float] = {}
     channels = [f"{stack.prefix}:order:{oid}" for oid in ids]
     stamper = await _subscribe_stamper(ctx.backing.redis_url, channels, stamps)
-    readies = [asyncio.Event() for _ in range(subscribers)]
-    tasks: list[asyncio.Task[None]] = []
     gate = asyncio.Semaphore(100)
     refused: Counter[str] = Counter()
     connect_started = time.perf_counter()
 
     async def start(i: int) -> None:
         async with gate:
-            url = f"ws://127.0.0.1:{api.port}/api/orders/{ids[i % n_orders]}/ws"
-            task = asyncio.create_task(_subscriber(session, url, readies[i], received[i]))
-            tasks.append(task)
-            ready = asyncio.create_task(readies[i].wait())
             try:
-                await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                ready.cancel()
-            if not readies[i].is_set():
-                exc = task.exception()
-                refused[type(exc).__name__ if not isinstance(exc, _Refused) else str(exc)] += 1
+                sub = await subscribe("127.0.0.1", api.port or 0, f"/api/orders/{ids[i % n_orders]}/ws")
+                subs.append(sub)
+                await sub.ready
+            except Refused as exc:
+                refused[str(exc)] += 1
+            except OSError as exc:
+                refused[type(exc).__name__] += 1
 
     connect_limit_s, deliver_limit_s = (20, 20) if ctx.quick else (30, 30)
     try:
@@ -158,7 +138,7 @@ async def one_round(ctx: Context, stack: Stack, subscribers: int) -> dict[str, A
         except TimeoutError:
             pass
         connect_s = time.perf_counter() - connect_started
-        connected = sum(r.is_set() for r in readies)
+        connected = sum(1 for sub in subs if sub.ready.done() and sub.ready.exception() is None)
         await asyncio.sleep(0.5)
         idle = CpuMeter(process_groups(ctx.backing, [stack])).start()
         # All connected and idle (the worker is paused): what do idle sockets cost? A quiet stream re-reads
@@ -168,22 +148,22 @@ async def one_round(ctx: Context, stack: Stack, subscribers: int) -> dict[str, A
         rss_idle = psutil.Process(api.pid).memory_info().rss
         meter = CpuMeter(process_groups(ctx.backing, [stack])).start()
         stack.resume_workers()
-        live = [t for i, t in enumerate(tasks) if not t.done()]
-        unfinished: set[asyncio.Task[None]] = set()
+        live = [sub.closed for sub in subs if not sub.closed.done()]
+        unfinished: set[asyncio.Future[int]] = set()
         if live:
             _, unfinished = await asyncio.wait(live, timeout=deliver_limit_s)  # each closes after `confirmed`
         cpu = meter.stop()
     finally:
         stamper.close()
-        for t in tasks:
-            t.cancel()
-        await session.close()
+        for sub in subs:
+            if sub.transport is not None:
+                sub.transport.close()
         stack.resume_workers()
 
     from_publish, from_status, missing = [], [], 0
     by_status: dict[str, list[float]] = {}
-    for per_sub in received:
-        for arrived, data in per_sub:
+    for sub in subs:
+        for arrived, data in sub.received[1:]:  # after the snapshot
             msg = json.loads(data)
             from_status.append((arrived - ts(msg["timestamp"])) * 1000)
             stamp = stamps.get((msg["orderId"], msg["seq"]))
@@ -192,7 +172,7 @@ async def one_round(ctx: Context, stack: Stack, subscribers: int) -> dict[str, A
             else:
                 from_publish.append((arrived - stamp) * 1000)
                 by_status.setdefault(msg["status"], []).append((arrived - stamp) * 1000)
-    messages = sum(len(r) for r in received)
+    messages = sum(max(0, len(sub.received) - 1) for sub in subs)
     result = {
         "subscribers": subscribers,
         "connected": connected,

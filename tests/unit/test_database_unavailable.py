@@ -41,3 +41,8 @@ def test_lost_refused_and_timed_out_connections_are_unavailable() -> None:
     assert is_unavailable(pg.ConnectionDoesNotExistError("connection was closed in the middle of operation"))
     assert is_unavailable(ConnectionRefusedError(111, "Connect call failed"))
     assert is_unavailable(TimeoutError())
+
+
+def test_a_connection_cut_off_mid_protocol_is_unavailable() -> None:
+    # Seen under a PostgreSQL fast shutdown: the FATAL arrived, the socket's EOF had not yet.
+    assert is_unavailable(pg.InternalClientError("cannot switch to state 12; another operation (2) is in progress"))

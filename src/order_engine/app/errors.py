@@ -125,6 +125,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: http_error,
     asyncpg.PostgresError: database_error,
     asyncpg.InterfaceError: database_error,
+    asyncpg.exceptions.InternalClientError: database_error,
     OSError: dependency_down,
     RedisConnectionError: dependency_down,
     RedisTimeoutError: dependency_down,

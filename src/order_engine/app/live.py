@@ -42,6 +42,18 @@ class _Head(msgspec.Struct):
     status: str
 
 
+_decode_head = msgspec.json.Decoder(_Head).decode
+_last: tuple[bytes, _Head] | None = None
+
+
+def _head(data: bytes) -> _Head:
+    """Every subscriber of an order gets the same bytes object for an event: decode it once."""
+    global _last
+    if _last is None or _last[0] is not data:
+        _last = (data, _decode_head(data))
+    return _last[1]
+
+
 # Markers put into a stream's own subscriber queue, next to the published events (which are JSON objects).
 _RESYNC = b"resync"  # the process-wide re-check found the order ahead of this client (app/streams.py)
 _GONE = b"gone"  # the client closed the socket
@@ -69,6 +81,9 @@ class _Stream:
         await self.socket.send_data(data.decode(), mode="text")
         self.last = seq
         if status in TERMINAL_VALUES:
+            # Every socket watching this order woke for the same event: let the others send it before
+            # this one closes and tears down (which costs more than a send).
+            await asyncio.sleep(0)
             await self.socket.close(code=CLOSE_NORMAL, reason=f"order {status}")
             self.done = True
 
@@ -132,7 +147,7 @@ async def _stream(
                     if fresh is not None:
                         await stream.catch_up(fresh)
                 else:
-                    head = msgspec.json.decode(data, type=_Head)
+                    head = _head(data)
                     if head.seq <= stream.last:
                         continue
                     if head.seq > stream.last + 1:  # missed one: fill the gap from the persisted history

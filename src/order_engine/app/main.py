@@ -22,6 +22,7 @@ from order_engine.adapters.redis_client import redis_from_url
 from order_engine.adapters.sql.pool import create_pool
 from order_engine.adapters.sql.repository import SqlOrderRepository
 from order_engine.app.errors import EXCEPTION_HANDLERS
+from order_engine.app.gc_tuning import tune_gc
 from order_engine.app.logging import configure_logging
 from order_engine.app.routes_health import health, live
 from order_engine.app.routes_orders import OrdersController
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
         )
         resync = asyncio.create_task(streams.resync_forever(repo, settings.ws_resync_s))
+        tune_gc()
         log.info("api started", queue=settings.queue_name)
         try:
             yield

@@ -20,6 +20,7 @@ from order_engine.adapters.saq_queue import EXECUTE_TASK, FAILED_TTL_S, HEARTBEA
 from order_engine.adapters.sql.pool import create_pool
 from order_engine.adapters.sql.repository import SqlOrderRepository
 from order_engine.adapters.throttle import RedisStartThrottle
+from order_engine.app.gc_tuning import tune_gc
 from order_engine.app.logging import ExpectedErrors, configure_logging
 from order_engine.app.security import operator_guard
 from order_engine.app.settings import Settings
@@ -78,6 +79,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["recovery"] = asyncio.create_task(
         recovery_loop(recover, redis, f"{settings.key_prefix}:recovery-lock", settings.recovery_interval_s)
     )
+    tune_gc()
     log.info(
         "worker started",
         queue=settings.queue_name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import asyncpg
 from advanced_alchemy.config import AlembicAsyncConfig, EngineConfig, SQLAlchemyAsyncConfig
 from sqlalchemy.pool import NullPool
 
@@ -19,6 +20,10 @@ def is_unavailable(exc: BaseException) -> bool:
     """True when `exc` (from asyncpg) means PostgreSQL is down or restarting (retry later), False for a
     real error (a bug, or a statement the server rejected)."""
     if isinstance(exc, OSError):  # refused, reset, timed out (a lost connection is SQLSTATE 08003)
+        return True
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+        # A pooled connection never runs two statements at once, so "another operation is in progress" means
+        # the server's FATAL (shutting down) reached the connection and the socket's EOF has not yet: an outage.
         return True
     sqlstate = getattr(exc, "sqlstate", None)
     return isinstance(sqlstate, str) and sqlstate.startswith(UNAVAILABLE_SQLSTATES)
