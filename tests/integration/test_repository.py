@@ -259,3 +259,25 @@ async def test_latest_seqs_reads_many_orders_in_one_statement(repo):
     assert await repo.latest_seqs([a.id, b.id, missing]) == {a.id: 1, b.id: 2}
     assert routed.seq == 2
     assert await repo.latest_seqs([]) == {}
+
+
+async def test_warm_up_opens_the_connections_before_load(migrated_url):
+    from order_engine.adapters.sql.pool import create_pool, warm_up
+
+    pool = await create_pool(migrated_url, max_size=4)
+    try:
+        assert pool.get_size() == 0  # lazy: a process starts while PostgreSQL is down
+        assert await warm_up(pool, 4) == 4
+        assert pool.get_size() == 4 and pool.get_idle_size() == 4
+    finally:
+        await pool.close()
+
+
+async def test_warm_up_against_a_dead_server_opens_nothing_and_does_not_raise():
+    from order_engine.adapters.sql.pool import create_pool, warm_up
+
+    pool = await create_pool("postgresql://nobody@127.0.0.1:1/none", max_size=2)
+    try:
+        assert await warm_up(pool, 2) == 0
+    finally:
+        await pool.close()

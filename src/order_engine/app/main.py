@@ -19,11 +19,12 @@ from order_engine import __version__
 from order_engine.adapters.clock import SystemClock
 from order_engine.adapters.pubsub import SerialisedPubSubBackend
 from order_engine.adapters.redis_client import redis_from_url
-from order_engine.adapters.sql.pool import create_pool
+from order_engine.adapters.sql.pool import create_pool, warm_up
 from order_engine.adapters.sql.repository import SqlOrderRepository
 from order_engine.app.errors import EXCEPTION_HANDLERS
 from order_engine.app.gc_tuning import tune_gc
 from order_engine.app.logging import configure_logging
+from order_engine.app.loop_monitor import watch_loop_lag
 from order_engine.app.routes_health import health, live
 from order_engine.app.routes_orders import OrdersController
 from order_engine.app.routes_ws import execute_over_ws, watch_order
@@ -68,12 +69,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
         )
         resync = asyncio.create_task(streams.resync_forever(repo, settings.ws_resync_s))
+        warming = asyncio.create_task(warm_up(pool, settings.api_db_pool_size))
+        lag = asyncio.create_task(watch_loop_lag(settings.loop_lag_warn_ms / 1000))
         tune_gc()
         log.info("api started", queue=settings.queue_name)
         try:
             yield
         finally:
             resync.cancel()
+            warming.cancel()
+            lag.cancel()
             for close in (queue.disconnect, pool.close, redis.aclose):
                 try:
                     await close()

@@ -59,6 +59,7 @@ class Settings:
     ws_max_per_order: int = 100
     ws_resync_s: float = 5.0
     api_db_pool_size: int = 20
+    loop_lag_warn_ms: float = 100.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -90,6 +91,7 @@ class Settings:
             "ws_max_per_order": _env("ORDER_ENGINE_WS_MAX_PER_ORDER", cls.ws_max_per_order, int),
             "ws_resync_s": _env("ORDER_ENGINE_WS_RESYNC_S", cls.ws_resync_s, float),
             "api_db_pool_size": _env("ORDER_ENGINE_API_DB_POOL_SIZE", cls.api_db_pool_size, int),
+            "loop_lag_warn_ms": _env("ORDER_ENGINE_LOOP_LAG_WARN_MS", cls.loop_lag_warn_ms, float),
         }
         values.update(overrides)
         settings = cls(**values)

@@ -22,6 +22,7 @@ from order_engine.adapters.sql.repository import SqlOrderRepository
 from order_engine.adapters.throttle import RedisStartThrottle
 from order_engine.app.gc_tuning import tune_gc
 from order_engine.app.logging import ExpectedErrors, configure_logging
+from order_engine.app.loop_monitor import watch_loop_lag
 from order_engine.app.security import operator_guard
 from order_engine.app.settings import Settings
 from order_engine.domain.errors import RetryLater
@@ -79,6 +80,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["recovery"] = asyncio.create_task(
         recovery_loop(recover, redis, f"{settings.key_prefix}:recovery-lock", settings.recovery_interval_s)
     )
+    ctx["loop_lag"] = asyncio.create_task(watch_loop_lag(settings.loop_lag_warn_ms / 1000))
     tune_gc()
     log.info(
         "worker started",
@@ -121,8 +123,9 @@ async def _keepalive(job: Any, every_s: float) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    if "recovery" in ctx:
-        ctx["recovery"].cancel()
+    for task in ("recovery", "loop_lag"):
+        if task in ctx:
+            ctx[task].cancel()
     if "pool" in ctx:
         await ctx["pool"].close()
     if "redis" in ctx:
