@@ -164,7 +164,18 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     if acc:
         k = acc.get("knee")
         at_1000 = next((s for s in acc["steps"] if s["offered_rps"] == 1000), None)
-        if at_1000:
+        held = acc.get("sustained")
+        if held:
+            bad = sum(p > 25 for p in held["p99_per_second_ms"])
+            ok = held["achieved_rps"] >= 0.95 * 1000 and held["latency_ms"]["p99"] <= 25 and not held["errors"]
+            text = (
+                f"held {f0(held['offered_rps'])}/s for {held['seconds']} s: {f0(held['achieved_rps'])}/s, p99"
+                f" {f1(held['latency_ms']['p99'])} ms ({bad} of {len(held['p99_per_second_ms'])} one-second windows"
+                " over 25 ms)"
+            )
+            if at_1000:
+                text += f"; in the sweep's 3 s step p99 {f1(at_1000['latency_ms']['p99'])} ms"
+        elif at_1000:
             ok = at_1000["achieved_rps"] >= 0.95 * 1000 and at_1000["latency_ms"]["p99"] <= 25
             text = f"at 1,000/s offered: {f0(at_1000['achieved_rps'])}/s, p99 {f1(at_1000['latency_ms']['p99'])} ms"
         else:
@@ -363,6 +374,15 @@ def markdown(r: dict[str, Any], chart_rel: str, previous: str | None) -> str:
                 f"\n**Knee: {f0(k['offered_rps'])} POST/s** — the highest offered rate served in full (≥ 95 %, no errors)"
                 f" with p99 under 10× the lightest step's ({f1(k['latency_ms']['p99'])} ms). Beyond it the API process"
                 " is at its one core and requests queue.\n"
+            )
+        if a.get("sustained"):
+            h = a["sustained"]
+            lat = h["latency_ms"]
+            w(
+                f"**Held at {f0(h['offered_rps'])} POST/s for {h['seconds']} s** (after the sweep, same process):"
+                f" {f1(h['achieved_rps'])}/s achieved, {h['errors']} errors, p50 {f1(lat['p50'])} / p95"
+                f" {f1(lat['p95'])} / p99 {f1(lat['p99'])} / max {f1(lat['max'])} ms, API CPU {f0(h['cpu_pct']['api'])} %."
+                " p99 of each one-second window: " + ", ".join(f1(p) for p in h["p99_per_second_ms"]) + " ms.\n"
             )
         if a.get("trivial_route"):
             t = a["trivial_route"]
