@@ -144,6 +144,9 @@ def rewrite(args: argparse.Namespace) -> int:
         if args.out
         else ROOT / ("build/bench/BENCHMARKS.md" if r["mode"] == "quick" else "BENCHMARKS.md")
     )
+    if "accept" in r:  # the knee by the current rule
+        r["accept"]["knee"] = accept.knee(r["accept"]["steps"])
+        results.write_text(json.dumps(r, indent=1, default=str))
     report.write(r, md, results.parent / "benchmarks.png")
     report.print_table(r)
     return 0

@@ -17,14 +17,17 @@ from bench.stack import CpuMeter, Stack, process_groups
 
 
 def knee(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The highest offered rate still served in full (≥ 95 % achieved, no errors) with a p99 under
-    10× the lightest step's: past it, latency takes off and the achieved rate stops following."""
+    """The highest offered rate still served in full (≥ 95 % achieved, no errors) with a p95 under
+    10× the lightest step's: past it, latency takes off and the achieved rate stops following.
+
+    p95, not p99: on this shared 2-core machine a single stall of ~50 ms somewhere in a 3 s step
+    moves its p99 whatever the load (see the 15 s hold); saturation moves the p95 too."""
     if not steps:
         return None
-    floor = steps[0]["latency_ms"]["p99"]
+    floor = steps[0]["latency_ms"]["p95"]
     best = None
     for s in steps:
-        if s["achieved_rps"] >= 0.95 * s["offered_rps"] and not s["errors"] and s["latency_ms"]["p99"] <= 10 * floor:
+        if s["achieved_rps"] >= 0.95 * s["offered_rps"] and not s["errors"] and s["latency_ms"]["p95"] <= 10 * floor:
             best = s
         else:
             break
