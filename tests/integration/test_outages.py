@@ -81,3 +81,32 @@ async def test_database_down_answers_503_for_reads_writes_and_health(no_database
 async def test_redis_down_reads_still_work(no_redis: AsyncTestClient) -> None:
     listing = await no_redis.get("/api/orders", params={"limit": 1})
     assert listing.status_code == 200 and "orders" in listing.json()
+
+
+async def test_database_down_websockets_close_1013_not_an_internal_error(redis_url: str, key_prefix: str) -> None:
+    from litestar.exceptions import WebSocketDisconnect
+    from litestar.testing import TestClient
+
+    with TestClient(create_app(settings(DEAD_DATABASE, redis_url, key_prefix))) as client:
+        with client.websocket_connect("/api/orders/6a1f1f8e-5b1e-4b8e-9d55-1f1f1f1f1f1f/ws") as ws:
+            with pytest.raises(WebSocketDisconnect) as watched:
+                ws.receive_json()
+        with client.websocket_connect("/api/orders/execute") as ws:
+            ws.send_json(ORDER)
+            error = ws.receive_json()
+            with pytest.raises(WebSocketDisconnect) as submitted:
+                ws.receive_json()
+    assert watched.value.code == 1013 and watched.value.detail == "database unavailable, try again shortly"
+    assert error == {"type": "error", "detail": "database unavailable, try again shortly"}
+    assert submitted.value.code == 1013
+
+
+async def test_redis_down_watching_closes_1013(migrated_url: str, key_prefix: str) -> None:
+    from litestar.exceptions import WebSocketDisconnect
+    from litestar.testing import TestClient
+
+    with TestClient(create_app(settings(migrated_url, DEAD_REDIS, key_prefix))) as client:
+        with client.websocket_connect("/api/orders/6a1f1f8e-5b1e-4b8e-9d55-1f1f1f1f1f1f/ws") as ws:
+            with pytest.raises(WebSocketDisconnect) as watched:
+                ws.receive_json()
+    assert watched.value.code == 1013 and watched.value.detail == "queue (Redis) unavailable, try again shortly"

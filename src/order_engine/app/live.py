@@ -21,8 +21,11 @@ import structlog
 from litestar import WebSocket
 from litestar.channels import ChannelsPlugin
 from litestar.exceptions import WebSocketDisconnect
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from order_engine.adapters.notifier import order_channel
+from order_engine.adapters.sql.database import is_unavailable
 from order_engine.adapters.wire import encode, latest_status_message, status_message
 from order_engine.app.services import Services
 from order_engine.domain.order import Order
@@ -97,6 +100,15 @@ class _Stream:
                 return
 
 
+def dependency_down(exc: BaseException) -> str | None:
+    """What is unavailable when `exc` means Redis or PostgreSQL is down (the client should retry), else None."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return "queue (Redis) unavailable, try again shortly"
+    if is_unavailable(exc):
+        return "database unavailable, try again shortly"
+    return None
+
+
 async def stream_order(
     socket: WebSocket[Any, Any, Any],
     services: Services,
@@ -112,7 +124,16 @@ async def stream_order(
             log.warning("websocket refused", order_id=str(order_id), reason=refused)
             await socket.close(code=CLOSE_TRY_AGAIN_LATER, reason=refused)
             return
-        await _stream(stream, services, channels, order_id, since=since)
+        try:
+            await _stream(stream, services, channels, order_id, since=since)
+        except Exception as exc:
+            down = dependency_down(exc)
+            if down is None:
+                raise
+            # As HTTP answers 503: a retryable close (1013), not an internal error (1011).
+            log.warning("websocket closed: dependency unavailable", order_id=str(order_id), error=repr(exc))
+            with contextlib.suppress(Exception):  # the client may be gone already
+                await socket.close(code=CLOSE_TRY_AGAIN_LATER, reason=down)
 
 
 async def _stream(

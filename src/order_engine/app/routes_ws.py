@@ -16,7 +16,7 @@ from litestar.params import FromPath, FromQuery
 
 from order_engine.adapters.wire import encode
 from order_engine.app.errors import field_of
-from order_engine.app.live import CLOSE_BAD_REQUEST, stream_order
+from order_engine.app.live import CLOSE_BAD_REQUEST, dependency_down, stream_order
 from order_engine.app.routes_orders import MAX_ORDER_BODY, accepted, order_request
 from order_engine.app.schemas import OrderSubmitMessage
 from order_engine.app.services import Services
@@ -110,6 +110,13 @@ async def execute_over_ws(
         return
     except QueueUnavailable:
         await _reject(socket, CLOSE_TRY_AGAIN, "queue (Redis) unavailable; the order was not accepted, try again")
+        return
+    except Exception as exc:
+        down = dependency_down(exc)
+        if down is None:
+            raise
+        log.warning("websocket submit refused: dependency unavailable", error=repr(exc))
+        await _reject(socket, CLOSE_TRY_AGAIN, down)
         return
     body = {"type": "accepted", **accepted(order.id, order.status.value, order.order_type.value)}
     await socket.send_data(encode(body).decode(), mode="text")
