@@ -41,8 +41,10 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
         log_config=None,
         access_log=False,
         lifespan="on",
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
+        # A client that stops answering pings (network gone, laptop asleep) is closed after
+        # interval + timeout, which frees its stream and its subscriber slot.
+        ws_ping_interval=settings.ws_ping_interval_s,
+        ws_ping_timeout=settings.ws_ping_timeout_s,
         timeout_graceful_shutdown=10,
     )
     return 0

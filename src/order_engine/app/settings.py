@@ -58,6 +58,8 @@ class Settings:
     ws_max_connections: int = 10_000
     ws_max_per_order: int = 100
     ws_resync_s: float = 5.0
+    ws_ping_interval_s: float = 20.0
+    ws_ping_timeout_s: float = 20.0
     api_db_pool_size: int = 20
     loop_lag_warn_ms: float = 100.0
 
@@ -90,6 +92,8 @@ class Settings:
             "ws_max_connections": _env("ORDER_ENGINE_WS_MAX_CONNECTIONS", cls.ws_max_connections, int),
             "ws_max_per_order": _env("ORDER_ENGINE_WS_MAX_PER_ORDER", cls.ws_max_per_order, int),
             "ws_resync_s": _env("ORDER_ENGINE_WS_RESYNC_S", cls.ws_resync_s, float),
+            "ws_ping_interval_s": _env("ORDER_ENGINE_WS_PING_INTERVAL_S", cls.ws_ping_interval_s, float),
+            "ws_ping_timeout_s": _env("ORDER_ENGINE_WS_PING_TIMEOUT_S", cls.ws_ping_timeout_s, float),
             "api_db_pool_size": _env("ORDER_ENGINE_API_DB_POOL_SIZE", cls.api_db_pool_size, int),
             "loop_lag_warn_ms": _env("ORDER_ENGINE_LOOP_LAG_WARN_MS", cls.loop_lag_warn_ms, float),
         }
@@ -107,6 +111,8 @@ class Settings:
             raise ValueError("ORDER_ENGINE_RATE_LIMIT must be >= 0 (0 = off) and its window >= 1 s")
         if self.api_db_pool_size < 1:
             raise ValueError("ORDER_ENGINE_API_DB_POOL_SIZE must be >= 1")
+        if self.ws_ping_interval_s <= 0 or self.ws_ping_timeout_s <= 0:
+            raise ValueError("ORDER_ENGINE_WS_PING_INTERVAL_S and ORDER_ENGINE_WS_PING_TIMEOUT_S must be > 0")
         if self.worker_concurrency < 1 or self.max_attempts < 1:
             raise ValueError("worker concurrency and max attempts must be >= 1")
 
