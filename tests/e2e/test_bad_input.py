@@ -28,6 +28,11 @@ CASES = [
     ("slippage too high", {**GOOD, "slippageBps": 5001}, 400, "slippageBps"),
     ("slippage negative", {**GOOD, "slippageBps": -1}, 400, "slippageBps"),
     ("slippage not int", {**GOOD, "slippageBps": "fifty"}, 400, "slippageBps"),
+    # Strict over HTTP as over WebSocket: no guessing that "50", 5.0 or 1e2 meant an integer.
+    ("slippage as numeric string", {**GOOD, "slippageBps": "50"}, 400, "slippageBps"),
+    ("slippage as float", {**GOOD, "slippageBps": 5.0}, 400, "slippageBps"),
+    ("slippage as bool", {**GOOD, "slippageBps": True}, 400, "slippageBps"),
+    ("token as number", {**GOOD, "tokenIn": 1}, 400, "tokenIn"),
     ("limit not supported", {**GOOD, "orderType": "limit"}, 400, "orderType"),
     ("unknown order type", {**GOOD, "orderType": "stop"}, 400, "orderType"),
     ("body not an object", ["SOL", "USDC"], 400, None),
@@ -60,24 +65,30 @@ async def test_bad_order_is_rejected_naming_the_field(
 
 
 @pytest.mark.parametrize(
-    ("content", "headers", "status"),
+    ("content", "headers", "status", "says"),
     [
-        (b'{"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"}', {"content-type": "text/plain"}, 415),
-        (b'{"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"}', {}, 415),
-        (b'{"tokenIn": "SOL", ', JSON, 400),
-        (b"", JSON, 400),
-        (b'{"tokenIn": "' + b"A" * 20_000 + b'"}', JSON, 413),
+        (
+            b'{"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"}',
+            {"content-type": "text/plain"},
+            415,
+            "Content-Type",
+        ),
+        (b'{"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"}', {}, 415, "Content-Type"),
+        (b'{"tokenIn": "SOL", ', JSON, 400, "not valid JSON"),
+        (b"", JSON, 400, "body is empty"),
+        (b" \r\n ", JSON, 400, "body is empty"),
+        (b'{"tokenIn": "' + b"A" * 20_000 + b'"}', JSON, 413, "Too Large"),
     ],
-    ids=["text/plain", "no content type", "truncated JSON", "empty body", "oversized body"],
+    ids=["text/plain", "no content type", "truncated JSON", "empty body", "blank body", "oversized body"],
 )
 async def test_malformed_requests_get_a_clear_4xx(
-    stack: Stack, migrated_database: str, content: bytes, headers: dict[str, str], status: int
+    stack: Stack, migrated_database: str, content: bytes, headers: dict[str, str], status: int, says: str
 ) -> None:
     before = await order_count(migrated_database)
     async with httpx.AsyncClient(base_url=stack.base_url) as client:
         response = await client.post("/api/orders/execute", content=content, headers=headers)
     assert response.status_code == status, response.text
-    assert response.json()["detail"]
+    assert says in response.json()["detail"]
     assert await order_count(migrated_database) == before
 
 

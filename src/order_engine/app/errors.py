@@ -72,7 +72,8 @@ def not_utf8(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Respon
 
 
 def too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[dict[str, Any]]:
-    """Litestar decodes the body untyped first, and msgspec gives up on deep nesting with a RecursionError."""
+    """msgspec gives up on deep nesting with a RecursionError when it decodes untyped (Litestar's default for
+    a body without a DTO; the order body is decoded typed and stops at the first wrong bracket)."""
     if "deserializing" not in str(exc):  # not the JSON decoder's: a bug
         return unexpected(request, exc)
     log.info("request rejected: JSON nested too deeply", path=request.url.path)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
@@ -20,6 +20,7 @@ from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter,
 from order_engine.adapters.wire import order_to_dict
 from order_engine.app.schemas import OrderAccepted, OrderIn, OrderOut, OrderPage, problem_responses
 from order_engine.app.services import Services
+from order_engine.app.strict_body import StrictJSON
 from order_engine.domain.errors import InvalidOrder
 from order_engine.domain.requests import MAX_IDEMPOTENCY_KEY_LENGTH, OrderRequest
 from order_engine.domain.status import OrderStatus
@@ -87,12 +88,18 @@ def bad_parameter(name: str, message: str) -> ValidationException:
 
 
 async def require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Async on purpose: Litestar runs a sync guard in a worker thread, a thread hop per request."""
+    """415 unless the body is declared JSON, 400 if there is none (rather than a bare "missing data").
+
+    Async on purpose: Litestar runs a sync guard in a worker thread, a thread hop per request.
+    The body read here is cached for the handler, and the route's body size limit applies (413).
+    """
     media_type = connection.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise HTTPException(
             status_code=415, detail=f"Content-Type must be application/json, got {media_type or 'none'!r}"
         )
+    if isinstance(connection, Request) and not (await connection.body()).strip():
+        raise HTTPException(status_code=400, detail="request body is empty: send the order as a JSON object")
 
 
 class OrdersController(Controller):
@@ -104,6 +111,8 @@ class OrdersController(Controller):
         status_code=201,
         request_max_body_size=MAX_ORDER_BODY,
         guards=[require_json],
+        dto=StrictJSON[OrderIn],
+        return_dto=None,
         response_headers=[
             ResponseHeader(
                 name="Location",
@@ -143,13 +152,14 @@ class OrdersController(Controller):
             headers["Idempotent-Replayed"] = "true"
         return Response(body, status_code=201, headers=headers)
 
-    @get("/{order_id:str}", responses=problem_responses(400, 404, 429, 503))
-    async def get_order(self, order_id: OrderIdPath, services: NamedDependency[Services]) -> OrderOut:
+    # `orderId`, as the JSON and the errors name it: the OpenAPI path parameter takes the handler's name.
+    @get("/{orderId:str}", responses=problem_responses(400, 404, 429, 503))
+    async def get_order(self, orderId: OrderIdPath, services: NamedDependency[Services]) -> OrderOut:
         """The order with its full status history (400 for a malformed id, 404 for an unknown one)."""
         try:
-            oid = uuid.UUID(order_id)
+            oid = uuid.UUID(orderId)
         except ValueError:
-            raise bad_parameter("orderId", f"{order_id[:64]!r} is not a UUID") from None
+            raise bad_parameter("orderId", f"{orderId[:64]!r} is not a UUID") from None
         order = await services.repo.get(oid)
         if order is None:
             raise NotFoundException(f"order {oid} not found")

@@ -52,10 +52,10 @@ async def _first_message(socket: WebSocket[Any, Any, Any]) -> str | bytes:
     return text if text is not None else event.get("bytes") or b""
 
 
-@websocket("/api/orders/{order_id:str}/ws")
+@websocket("/api/orders/{orderId:str}/ws")
 async def watch_order(
     socket: WebSocket[Any, Any, Any],
-    order_id: FromPath[str],
+    orderId: FromPath[str],  # the name the API uses everywhere
     services: NamedDependency[Services],
     channels: NamedDependency[ChannelsPlugin],
     since: FromQuery[str | None] = None,
@@ -63,7 +63,7 @@ async def watch_order(
     """Snapshot, then one message per status change; closes 1000 after confirmed/failed, 4404 unknown, 4400 malformed."""
     await socket.accept()
     try:
-        oid = uuid.UUID(order_id)
+        oid = uuid.UUID(orderId)
     except ValueError:
         await socket.close(code=CLOSE_BAD_REQUEST, reason="orderId is not a UUID")
         return
