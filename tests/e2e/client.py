@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import asyncpg
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -36,3 +37,14 @@ def statuses(messages: list[dict[str, Any]]) -> list[str]:
 
 def seqs(messages: list[dict[str, Any]]) -> list[int]:
     return [m["seq"] for m in messages]
+
+
+async def order_count(database_url: str, idempotency_key: str | None = None) -> int:
+    """Rows in `orders`, or only those holding one idempotency key: what a request wrote, read from PostgreSQL."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        if idempotency_key is None:
+            return int(await conn.fetchval("select count(*) from orders"))
+        return int(await conn.fetchval("select count(*) from orders where idempotency_key = $1", idempotency_key))
+    finally:
+        await conn.close()

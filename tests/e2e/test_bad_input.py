@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncpg
 import httpx
 import pytest
+from client import order_count
 from stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -37,14 +37,6 @@ CASES = [
     ("unknown order type", {**GOOD, "orderType": "stop"}, 400, "orderType"),
     ("body not an object", ["SOL", "USDC"], 400, None),
 ]
-
-
-async def order_count(database_url: str) -> int:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return int(await conn.fetchval("select count(*) from orders"))
-    finally:
-        await conn.close()
 
 
 @pytest.mark.parametrize(("case", "body", "status", "field"), CASES, ids=[c[0] for c in CASES])

@@ -7,10 +7,9 @@ import json
 import uuid
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-from client import LIFECYCLE, ORDER, collect, statuses
+from client import LIFECYCLE, ORDER, collect, order_count, statuses
 from stack import Stack
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -20,22 +19,6 @@ pytestmark = pytest.mark.e2e
 
 def fresh_key() -> str:
     return f"e2e-{uuid.uuid4()}"
-
-
-async def rows_with_key(database_url: str, key: str) -> int:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return int(await conn.fetchval("select count(*) from orders where idempotency_key = $1", key))
-    finally:
-        await conn.close()
-
-
-async def order_count(database_url: str) -> int:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return int(await conn.fetchval("select count(*) from orders"))
-    finally:
-        await conn.close()
 
 
 async def post(client: httpx.AsyncClient, body: Any, key: str | None) -> httpx.Response:
@@ -57,7 +40,7 @@ async def test_fifty_concurrent_posts_with_one_key_make_one_order(stack: Stack, 
         assert {r.headers["location"] for r in responses} == {f"/api/orders/{body['orderId']}"}
         replayed = [r for r in responses if r.headers.get("idempotent-replayed") == "true"]
         assert len(replayed) == 49  # every answer but the first is a replay
-        assert await rows_with_key(migrated_database, key) == 1
+        assert await order_count(migrated_database, key) == 1
 
         messages, code = await collect(f"{stack.ws_base}{body['wsUrl']}?since=0")
         assert code == 1000 and statuses(messages) == LIFECYCLE  # one order, run once
@@ -65,7 +48,7 @@ async def test_fifty_concurrent_posts_with_one_key_make_one_order(stack: Stack, 
         late = await post(client, {**ORDER, "amountIn": "1.50", "tokenIn": "sol"}, key)  # same meaning
         assert late.status_code == 201 and late.content == responses[0].content  # still the first answer
         assert late.headers["idempotent-replayed"] == "true"
-    assert await rows_with_key(migrated_database, key) == 1
+    assert await order_count(migrated_database, key) == 1
 
 
 async def test_same_key_with_another_body_is_a_422_and_writes_nothing(stack: Stack, migrated_database: str) -> None:
@@ -82,7 +65,7 @@ async def test_same_key_with_another_body_is_a_422_and_writes_nothing(stack: Sta
     assert problem["status_code"] == 422 and problem["field"] == "Idempotency-Key"
     assert "Idempotency-Key" in problem["detail"] and "different" in problem["detail"]
     assert await order_count(migrated_database) == before
-    assert await rows_with_key(migrated_database, key) == 1
+    assert await order_count(migrated_database, key) == 1
 
 
 @pytest.mark.parametrize("key", ["k" * 256, ""], ids=["256 characters", "empty"])
@@ -102,7 +85,7 @@ async def test_a_255_character_key_works(stack: Stack, migrated_database: str) -
         first, second = await post(client, ORDER, key), await post(client, ORDER, key)
     assert (first.status_code, second.status_code) == (201, 201)
     assert first.json() == second.json()
-    assert await rows_with_key(migrated_database, key) == 1
+    assert await order_count(migrated_database, key) == 1
 
 
 async def test_without_a_key_two_identical_posts_are_two_orders(stack: Stack) -> None:
@@ -143,7 +126,7 @@ async def test_websocket_submit_with_the_same_key_twice_is_one_order(stack: Stac
     # the order is done: the replay gets its snapshot and the normal close
     assert replay_code == 1000 and replay_stream[0]["type"] == "snapshot"
     assert replay_stream[-1]["status"] == "confirmed" and replay_stream[-1]["orderId"] == first["orderId"]
-    assert await rows_with_key(migrated_database, key) == 1
+    assert await order_count(migrated_database, key) == 1
 
     async with httpx.AsyncClient(base_url=stack.base_url) as client:  # one key space for HTTP and WebSocket
         over_http = await post(client, ORDER, key)
@@ -153,4 +136,4 @@ async def test_websocket_submit_with_the_same_key_twice_is_one_order(stack: Stac
     assert conflict["type"] == "error" and conflict["field"] == "idempotencyKey" and conflict_code == 4400
     too_long, _, too_long_code = await ws_submit(stack, {**ORDER, "idempotencyKey": "k" * 256})
     assert too_long["type"] == "error" and too_long["field"] == "idempotencyKey" and too_long_code == 4400
-    assert await rows_with_key(migrated_database, key) == 1
+    assert await order_count(migrated_database, key) == 1
