@@ -109,3 +109,18 @@ async def test_sigterm_lets_active_swaps_finish_before_the_worker_exits(
     finally:
         await client_redis.aclose()
     assert all(int(v) == 1 for v in counts.values())
+
+
+async def test_sigterm_stops_an_idle_worker_at_once(start_stack: StackFactory) -> None:
+    """SAQ alone waits its whole 10 s grace period for its idle loops (blocking dequeue, upkeep sleeps)."""
+    stack: Stack = start_stack("idle")
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as client:
+        body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"}
+        done = (await client.post("/api/orders/execute", json=body)).json()["orderId"]
+        deadline = time.monotonic() + 20
+        while (await orders(client, [done]))[0]["status"] != "confirmed" and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert (await orders(client, [done]))[0]["status"] == "confirmed"  # the worker worked, and is now idle
+    stopped_in = stack.terminate("worker0")
+    assert stack.procs["worker0"].returncode == 0
+    assert stopped_in < 3, f"an idle worker took {stopped_in:.1f}s to stop"

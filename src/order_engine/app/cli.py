@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import structlog
 
@@ -54,12 +52,14 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
     from litestar_saq import SAQPlugin
     from litestar_saq.cli import run_saq_worker
 
-    from order_engine.app.worker import saq_config
+    from order_engine.app.worker import SHUTDOWN_DRAIN_S, saq_config
+    from order_engine.app.worker_tuning import drain_then_stop, quick_sweeps
 
     use_uvloop()
     plugin = SAQPlugin(saq_config(settings, web=False))
     worker = plugin.get_workers()[settings.queue_name]
     quick_sweeps(worker.queue)
+    drain_then_stop(worker, SHUTDOWN_DRAIN_S)
     run_saq_worker(worker, logging_config=None)  # runs on the current event loop: uvloop's
     return 0
 
@@ -71,13 +71,6 @@ def use_uvloop() -> None:
     except ImportError:  # not on every platform; asyncio's loop works, only slower
         return
     asyncio.set_event_loop(uvloop.new_event_loop())
-
-
-def quick_sweeps(queue: Any, abort_wait_s: float = 0.25) -> None:
-    """SAQ's sweep waits 5 s per stuck job for its abort to land; a dead worker never acknowledges,
-    so with ten jobs stuck the sweep would take 50 s. Wait briefly instead: the retry that follows is
-    safe even if the old attempt is still winding down, because every step is a guarded transition."""
-    queue.sweep = functools.partial(type(queue).sweep, queue, abort=abort_wait_s)
 
 
 def _spawn(role: str, extra: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -33,6 +33,7 @@ from order_engine.domain.use_cases.recover_orders import RecoverOrders
 log = structlog.get_logger("order_engine.worker")
 
 SWEEP_INTERVAL_S = 5
+SHUTDOWN_DRAIN_S = 10  # SIGTERM: jobs under way get this long to finish
 
 
 class OrderFailed(Exception):
@@ -174,7 +175,7 @@ def saq_config(settings: Settings, *, web: bool = True, api: bool = False) -> SA
                 startup=startup,
                 shutdown=shutdown,
                 separate_process=True,
-                shutdown_grace_period_s=10,
+                shutdown_grace_period_s=SHUTDOWN_DRAIN_S,  # see worker_tuning.drain_then_stop
                 # Find jobs whose worker died (no heartbeat for HEARTBEAT_S) within a few seconds.
                 timers={"sweep": SWEEP_INTERVAL_S},
             )
