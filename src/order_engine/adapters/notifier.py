@@ -7,6 +7,7 @@ watch, so updates cross process boundaries (N API processes, M workers).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -38,11 +39,11 @@ class RedisStatusNotifier:
 class ReconnectingPubSubBackend(RedisChannelsPubSubBackend):
     """Litestar's Redis pub/sub backend, except that losing Redis does not end the stream.
 
-    The channels plugin runs one task over `stream_events()` per API process. In Litestar's backend a
-    Redis error ends that generator, and with it every live update in the process until it restarts
-    (sockets then only see what their 5 s PostgreSQL re-read finds). Here the error is logged and the
-    stream reads again after a short pause: redis-py reconnects and subscribes the same channels again.
-    What was published while Redis was away is lost; the sockets fill such gaps from PostgreSQL.
+    The channels plugin runs one task over `stream_events()` per API process. In Litestar's backend an
+    error ends that generator, and with it every live update in the process until it restarts (sockets
+    then only see what their 5 s PostgreSQL re-read finds). Here the error is logged and the stream reads
+    again after a short pause: redis-py reconnects and subscribes the same channels again. What was
+    published while Redis was away is lost; the sockets fill such gaps from PostgreSQL.
     """
 
     async def stream_events(self) -> AsyncGenerator[tuple[str, Any], None]:
@@ -54,5 +55,18 @@ class ReconnectingPubSubBackend(RedisChannelsPubSubBackend):
                     yield event
             except (RedisConnectionError, RedisTimeoutError) as exc:
                 log.warning("pub/sub connection lost; reconnecting", error=str(exc), retry_in_s=pause_s)
-                await asyncio.sleep(pause_s)
-                pause_s = min(pause_s * 2, 2.0)
+            except Exception as exc:
+                # Not only redis-py's own errors: when a reconnect races a concurrent (un)subscribe on the
+                # same connection, uvloop raises RuntimeError ("the handler is closed") from the transport.
+                # Start again on a fresh connection rather than end live updates for the whole process.
+                log.warning("pub/sub stream failed; reconnecting", error=repr(exc), retry_in_s=pause_s)
+                await self.drop_connection()
+            await asyncio.sleep(pause_s)
+            pause_s = min(pause_s * 2, 2.0)
+
+    async def drop_connection(self) -> None:
+        """Close the subscription connection; the next read reconnects and subscribes every channel again."""
+        connection = self._pub_sub.connection
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.disconnect()

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 import structlog
 from litestar import Litestar
-from litestar.channels import ChannelsPlugin
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -17,7 +16,7 @@ from litestar_saq import SAQPlugin
 
 from order_engine import __version__
 from order_engine.adapters.clock import SystemClock
-from order_engine.adapters.pubsub import SerialisedPubSubBackend
+from order_engine.adapters.pubsub import OrderChannelsPlugin, SerialisedPubSubBackend
 from order_engine.adapters.redis_client import redis_from_url
 from order_engine.adapters.sql.pool import create_pool, warm_up
 from order_engine.adapters.sql.repository import SqlOrderRepository
@@ -48,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         worker._enable_heartbeat_manager = False  # noqa: SLF001
     redis = redis_from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
     backend = SerialisedPubSubBackend(redis=redis_from_url(settings.redis_url))
-    channels = ChannelsPlugin(backend=backend, arbitrary_channels_allowed=True)
+    channels = OrderChannelsPlugin(backend=backend, arbitrary_channels_allowed=True)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
