@@ -102,7 +102,7 @@ async def test_pubsub_stream_survives_any_error_from_the_client(private_redis: R
 async def test_channels_plugin_keeps_no_subscription_the_outage_broke(private_redis: RedisServer) -> None:
     """Subscribe and unsubscribe while Redis is down, then use the same channels after the restart."""
     backend = SerialisedPubSubBackend(redis=redis_from_url(private_redis.url))
-    plugin = OrderChannelsPlugin(backend=backend, arbitrary_channels_allowed=True)
+    plugin = OrderChannelsPlugin(backend=backend)
     publisher = redis_from_url(private_redis.url)
     registry = plugin._channels  # noqa: SLF001
     async with Litestar(plugins=[plugin]).lifespan():

@@ -66,7 +66,15 @@ class SerialisedPubSubBackend(ReconnectingPubSubBackend):
 
 
 class OrderChannelsPlugin(ChannelsPlugin):
-    """ChannelsPlugin whose channel map holds only channels someone watches (see the module docstring)."""
+    """ChannelsPlugin whose channel map holds only channels someone watches (see the module docstring).
+
+    Channels are arbitrary (one per order), never declared up front: a declared one would be pruned.
+    """
+
+    def __init__(self, *, backend: SerialisedPubSubBackend, **options: Any) -> None:
+        if options.get("channels") or options.pop("arbitrary_channels_allowed", True) is not True:
+            raise ValueError("OrderChannelsPlugin takes arbitrary channels only")
+        super().__init__(backend=backend, arbitrary_channels_allowed=True, **options)
 
     async def subscribe(self, channels: str | Iterable[str], history: int | None = None) -> Subscriber:
         if history:

@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         worker._enable_heartbeat_manager = False  # noqa: SLF001
     redis = redis_from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
     backend = SerialisedPubSubBackend(redis=redis_from_url(settings.redis_url))
-    channels = OrderChannelsPlugin(backend=backend, arbitrary_channels_allowed=True)
+    channels = OrderChannelsPlugin(backend=backend)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
