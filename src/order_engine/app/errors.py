@@ -100,10 +100,20 @@ def database_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
     return unexpected(request, exc)
 
 
+def what_is_down(exc: BaseException) -> str | None:
+    """The client's message when `exc` means Redis or PostgreSQL is unreachable (retry later), else None.
+    One wording for HTTP's 503 and the WebSockets' 1013."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return "queue (Redis) unavailable, try again shortly"
+    if is_unavailable(exc):
+        return "database unavailable, try again shortly"
+    return None
+
+
 def dependency_down(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    what = "queue (Redis)" if isinstance(exc, RedisConnectionError | RedisTimeoutError) else "database"
-    log.warning("dependency unavailable", path=request.url.path, dependency=what, error=repr(exc))
-    return problem(HTTP_503_SERVICE_UNAVAILABLE, f"{what} unavailable, try again shortly")
+    detail = what_is_down(exc) or "database unavailable, try again shortly"
+    log.warning("dependency unavailable", path=request.url.path, detail=detail, error=repr(exc))
+    return problem(HTTP_503_SERVICE_UNAVAILABLE, detail)
 
 
 def queue_unavailable(request: Request[Any, Any, Any], exc: QueueUnavailable) -> Response[dict[str, Any]]:

@@ -21,12 +21,10 @@ import structlog
 from litestar import WebSocket
 from litestar.channels import ChannelsPlugin
 from litestar.exceptions import WebSocketDisconnect
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from order_engine.adapters.notifier import order_channel
-from order_engine.adapters.sql.database import is_unavailable
 from order_engine.adapters.wire import encode, latest_status_message, status_message
+from order_engine.app.errors import what_is_down
 from order_engine.app.services import Services
 from order_engine.domain.order import Order
 from order_engine.domain.status import OrderStatus
@@ -100,15 +98,6 @@ class _Stream:
                 return
 
 
-def dependency_down(exc: BaseException) -> str | None:
-    """What is unavailable when `exc` means Redis or PostgreSQL is down (the client should retry), else None."""
-    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
-        return "queue (Redis) unavailable, try again shortly"
-    if is_unavailable(exc):
-        return "database unavailable, try again shortly"
-    return None
-
-
 async def stream_order(
     socket: WebSocket[Any, Any, Any],
     services: Services,
@@ -127,7 +116,7 @@ async def stream_order(
         try:
             await _stream(stream, services, channels, order_id, since=since)
         except Exception as exc:
-            down = dependency_down(exc)
+            down = what_is_down(exc)
             if down is None:
                 raise
             # As HTTP answers 503: a retryable close (1013), not an internal error (1011).

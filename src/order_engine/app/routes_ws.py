@@ -15,8 +15,8 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, FromQuery
 
 from order_engine.adapters.wire import encode
-from order_engine.app.errors import field_of
-from order_engine.app.live import CLOSE_BAD_REQUEST, dependency_down, stream_order
+from order_engine.app.errors import field_of, what_is_down
+from order_engine.app.live import CLOSE_BAD_REQUEST, stream_order
 from order_engine.app.routes_orders import MAX_ORDER_BODY, accepted, order_request
 from order_engine.app.schemas import OrderSubmitMessage
 from order_engine.app.services import Services
@@ -112,7 +112,7 @@ async def execute_over_ws(
         await _reject(socket, CLOSE_TRY_AGAIN, "queue (Redis) unavailable; the order was not accepted, try again")
         return
     except Exception as exc:
-        down = dependency_down(exc)
+        down = what_is_down(exc)
         if down is None:
             raise
         log.warning("websocket submit refused: dependency unavailable", error=repr(exc))
