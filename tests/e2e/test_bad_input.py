@@ -36,7 +36,41 @@ CASES = [
     ("limit not supported", {**GOOD, "orderType": "limit"}, 400, "orderType"),
     ("unknown order type", {**GOOD, "orderType": "stop"}, 400, "orderType"),
     ("body not an object", ["SOL", "USDC"], 400, None),
+    # An amount is digits with an optional fraction, nothing Python's Decimal() would also read.
+    ("amount with underscore", {**GOOD, "amountIn": "1_000"}, 400, "amountIn"),
+    ("amount in fullwidth digits", {**GOOD, "amountIn": "１"}, 400, "amountIn"),
+    ("amount in Arabic-Indic digits", {**GOOD, "amountIn": "١٢"}, 400, "amountIn"),
+    ("amount with spaces", {**GOOD, "amountIn": " 1.5 "}, 400, "amountIn"),
+    ("amount with a plus sign", {**GOOD, "amountIn": "+1"}, 400, "amountIn"),
+    ("amount with an exponent", {**GOOD, "amountIn": "1e2"}, 400, "amountIn"),
+    ("amount without integer part", {**GOOD, "amountIn": ".5"}, 400, "amountIn"),
+    ("amount with a bare point", {**GOOD, "amountIn": "1."}, 400, "amountIn"),
 ]
+
+# Raw bodies: what a JSON encoder would never write, but a client can send.
+RAW_CASES = [
+    ("number with exponent", b'{"tokenIn":"SOL","tokenOut":"USDC","amountIn":1.5e0}', "amountIn"),
+    ("number with negative exponent", b'{"tokenIn":"SOL","tokenOut":"USDC","amountIn":15e-1}', "amountIn"),
+    ("tokenIn twice", b'{"tokenIn":"SOL","tokenOut":"USDC","amountIn":"1","tokenIn":"BONK"}', "tokenIn"),
+    ("amountIn twice", b'{"tokenIn":"SOL","tokenOut":"USDC","amountIn":"1","amountIn":"1000"}', "amountIn"),
+    (
+        "key twice, once escaped",
+        b'{"tokenIn":"SOL","tokenOut":"USDC","amountIn":"1","token\\u0049n":"BONK"}',
+        "tokenIn",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "content", "field"), RAW_CASES, ids=[c[0] for c in RAW_CASES])
+async def test_raw_bodies_that_decode_loosely_are_rejected(
+    stack: Stack, migrated_database: str, case: str, content: bytes, field: str
+) -> None:
+    before = await order_count(migrated_database)
+    async with httpx.AsyncClient(base_url=stack.base_url) as client:
+        response = await client.post("/api/orders/execute", content=content, headers=JSON)
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == field and field in response.json()["detail"]
+    assert await order_count(migrated_database) == before
 
 
 @pytest.mark.parametrize(("case", "body", "status", "field"), CASES, ids=[c[0] for c in CASES])

@@ -7,7 +7,8 @@ from typing import Any
 
 import msgspec
 
-from order_engine.domain.money import dec_str
+from order_engine.domain.errors import InvalidOrder
+from order_engine.domain.money import PLAIN_DECIMAL_RULE, dec_str, parse_amount
 from order_engine.domain.order import Order, StatusEntry
 
 
@@ -17,6 +18,22 @@ def _s(value: Decimal | None) -> str | None:
 
 def _ts(value: Any) -> str:
     return value.isoformat().replace("+00:00", "Z")
+
+
+def decimal_from_json(token: msgspec.Raw | bytes, field: str) -> Decimal:
+    """An amount from its raw JSON token: a string holding a plain decimal, or a number written as one.
+
+    A number is checked as written, not as decoded: `1.5e0` and `15e-1` decode to the same Decimal as `1.5`,
+    and only the raw token tells them apart.
+    """
+    raw = bytes(token)
+    if raw[:1] == b'"':
+        try:
+            text = msgspec.json.decode(raw, type=str)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            raise InvalidOrder(field, PLAIN_DECIMAL_RULE) from None
+        return parse_amount(text, field)
+    return parse_amount(raw.decode("ascii", "replace"), field)  # a non-ASCII byte can never match
 
 
 def order_to_dict(order: Order) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from litestar.exceptions import HTTPException, NotFoundException, ValidationExce
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
 
-from order_engine.adapters.wire import order_to_dict
+from order_engine.adapters.wire import decimal_from_json, order_to_dict
 from order_engine.app.schemas import OrderAccepted, OrderIn, OrderOut, OrderPage, problem_responses
 from order_engine.app.services import Services
 from order_engine.app.strict_body import StrictJSON
@@ -49,7 +49,7 @@ def order_request(data: OrderIn, idempotency_key: str | None = None) -> OrderReq
     return OrderRequest(
         token_in=data.tokenIn,
         token_out=data.tokenOut,
-        amount_in=data.amountIn,
+        amount_in=decimal_from_json(data.amountIn, "amountIn"),
         order_type=data.orderType,
         slippage_bps=data.slippageBps,
         idempotency_key=idempotency_key,

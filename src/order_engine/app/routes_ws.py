@@ -20,6 +20,7 @@ from order_engine.app.live import CLOSE_BAD_REQUEST, stream_order
 from order_engine.app.routes_orders import MAX_ORDER_BODY, accepted, order_request
 from order_engine.app.schemas import OrderSubmitMessage
 from order_engine.app.services import Services
+from order_engine.app.strict_body import reject_duplicate_keys
 from order_engine.domain.errors import InvalidOrder, QueueUnavailable
 
 log = structlog.get_logger("order_engine.ws")
@@ -90,14 +91,16 @@ async def execute_over_ws(
         return
     except WebSocketDisconnect:
         return
-    if len(raw if isinstance(raw, bytes) else raw.encode()) > MAX_ORDER_BODY:
+    body = raw if isinstance(raw, bytes) else raw.encode()
+    if len(body) > MAX_ORDER_BODY:
         await _reject(socket, CLOSE_TOO_BIG, f"order message larger than {MAX_ORDER_BODY} bytes")
         return
     if isinstance(raw, bytes):
         await _reject(socket, CLOSE_BAD_REQUEST, "send the order as a text frame of JSON, not a binary frame")
         return
     try:
-        data = msgspec.json.decode(raw, type=OrderSubmitMessage)
+        reject_duplicate_keys(body, OrderSubmitMessage)
+        data = msgspec.json.decode(body, type=OrderSubmitMessage)
         order = await services.submit(order_request(data, data.idempotencyKey))
     except msgspec.ValidationError as exc:
         await _reject(socket, CLOSE_BAD_REQUEST, str(exc), field_of(None, str(exc)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -24,19 +23,34 @@ DecimalString = Annotated[str, msgspec.Meta(description='A decimal number as a s
 Timestamp = Annotated[str, msgspec.Meta(description="ISO 8601 UTC timestamp, e.g. 2025-01-01T12:00:00.123456Z")]
 
 
+# The JSON Schema of an amount or price: what `wire.decimal_from_json` accepts.
+PLAIN_DECIMAL_SCHEMA = {
+    "one_of": [
+        {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"},
+        {"type": "number", "minimum": 0, "description": "written in plain decimal notation: 1.5, not 1.5e0"},
+    ]
+}
+
+
+def json_decimal(description: str, example: str) -> Any:
+    """The type of an amount or price field: its raw JSON token, so that `wire.decimal_from_json` judges a
+    number as written (1.5e0 and 1.5 decode alike), documented with the one pattern every amount follows."""
+    return Annotated[
+        msgspec.Raw,
+        msgspec.Meta(description=description, examples=[example], extra_json_schema={"extra": PLAIN_DECIMAL_SCHEMA}),
+    ]
+
+
 class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
-    """An order to execute. `amountIn` is a decimal string (a JSON number is accepted too)."""
+    """An order to execute. `amountIn` is a decimal string (a JSON number in plain notation is accepted too)."""
 
     tokenIn: Annotated[Symbol, msgspec.Meta(examples=["SOL"])]
     tokenOut: Annotated[Symbol, msgspec.Meta(examples=["USDC"])]
-    amountIn: Annotated[
-        Decimal,
-        msgspec.Meta(
-            description='Amount of tokenIn to sell, > 0, as a decimal string, e.g. "1.5" (a JSON number is read exactly)',
-            examples=["1.5"],
-            extra_json_schema={"extra": {"type": ["string", "number"]}},
-        ),
-    ]
+    amountIn: json_decimal(  # type: ignore[valid-type]
+        'Amount of tokenIn to sell, > 0: digits with an optional fraction, e.g. "1.5" (no sign, exponent, '
+        "spaces or separators); a JSON number is read exactly, as written",
+        "1.5",
+    )
     orderType: Annotated[str, msgspec.Meta(max_length=16)] = "market"
     slippageBps: Annotated[int, msgspec.Meta(ge=0, le=5000)] = 50
 
