@@ -60,3 +60,20 @@ async def test_price_move_beyond_slippage_fails_at_once_without_retry(falling_ma
     assert order["failureReason"] == "slippage exceeded" and order["attempts"] == 1
     assert order["txHash"] == messages[3]["metadata"]["txHash"]  # the swap landed and reverted on chain
     assert order["amountOut"] is None
+
+
+async def test_dust_fails_at_routing_instead_of_confirming_nothing(stack: Stack) -> None:
+    """1 lamport of SOL is worth 0.00000015 USDC: rounded to USDC's unit, nothing. It must not confirm."""
+    async with httpx.AsyncClient(base_url=stack.base_url) as client:
+        body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.000000001"}
+        order_id = (await client.post("/api/orders/execute", json=body)).json()["orderId"]
+        messages, code = await collect(f"{stack.ws_base}/api/orders/{order_id}/ws?since=0")
+        order = (await client.get(f"/api/orders/{order_id}")).json()
+
+    assert code == 1000
+    assert statuses(messages) == ["pending", "failed"]
+    failed = messages[-1]["metadata"]
+    assert failed["stage"] == "routing" and failed["attempts"] == 1
+    assert failed["reason"].startswith("amount too small: ") and failed["minAmountOut"] == "0.000000"
+    assert order["status"] == "failed" and order["failureReason"] == failed["reason"]
+    assert order["txHash"] is None and order["amountOut"] is None

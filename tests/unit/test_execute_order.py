@@ -57,12 +57,12 @@ class Rig:
         return [e.status for e in (await self.order()).status_history]
 
 
-def rig(*, venues=None, chain=None, notifier=None) -> Rig:
+def rig(*, venues=None, chain=None, notifier=None, amount_in=D("1.5")) -> Rig:
     repo, clock = InMemoryOrderRepository(), FakeClock()
     chain = chain or FakeChain(executed_price=D("101.41"), amount_out=D("151.650000"))
     notifier = notifier or RecordingNotifier()
     venues = venues if venues is not None else [raydium(), meteora()]
-    request = validate(OrderRequest(token_in="SOL", token_out="USDC", amount_in=D("1.5"), slippage_bps=75))
+    request = validate(OrderRequest(token_in="SOL", token_out="USDC", amount_in=amount_in, slippage_bps=75))
     order = new_order(request, uuid.uuid4(), clock.now())
     repo.put(order)
     execute = ExecuteOrder(repo=repo, venues=venues, chain=chain, notifier=notifier, clock=clock, retry_base_s=2.0)
@@ -306,6 +306,38 @@ async def test_pair_no_venue_trades_fails_at_once():
     assert order.failure_reason == "no SOL/USDC pool"
     assert dict(order.status_history[-1].metadata) == {"reason": "no SOL/USDC pool", "attempts": 1, "stage": "routing"}
     assert order.seq == 2
+
+
+@pytest.mark.parametrize(
+    ("amount_in", "expected", "floor"),
+    [
+        # 1 lamport: meteora 0.000000001 × 101.537 × 0.997 = 0.0000001012… → 0 USDC
+        pytest.param(D("0.000000001"), "0.000000", "0.000000", id="output-below-one-unit"),
+        # 10 lamports → 0.0000010123… → 0.000001 USDC, but 75 bps below one unit rounds down to 0
+        pytest.param(D("0.00000001"), "0.000001", "0.000000", id="floor-below-one-unit"),
+    ],
+)
+async def test_dust_fails_at_routing_and_never_reaches_the_chain(amount_in, expected, floor):
+    r = rig(amount_in=amount_in)
+    order = await r.execute(r.order_id, attempt=1)  # permanent: no RetryLater
+    assert order.status is S.FAILED
+    assert order.failure_reason.startswith("amount too small: ")
+    assert "0.000001 USDC" in order.failure_reason  # names the smallest unit
+    assert [e.status for e in order.status_history] == [S.PENDING, S.FAILED]
+    metadata = dict(order.status_history[-1].metadata)
+    assert metadata == {
+        "reason": order.failure_reason, "attempts": 1, "stage": "routing",
+        "expectedAmountOut": expected, "minAmountOut": floor,
+    }  # fmt: skip
+    assert r.chain.executions[r.order_id] == 0
+
+
+async def test_a_floor_of_one_unit_executes():
+    r = rig(amount_in=D("0.00000002"))  # 0.0000020246… → 0.000002 USDC; 75 bps below: 0.000001
+    r.chain.amount_out = D("0.000002")
+    order = await r.execute(r.order_id, attempt=1)
+    assert order.status is S.CONFIRMED
+    assert order.status_history[2].metadata["minAmountOut"] == "0.000001"
 
 
 # --- duplicates, crashes, races ---------------------------------------------------------------

@@ -79,6 +79,24 @@ class UnsupportedPair(DexError):
     """No venue trades this pair: never retried."""
 
 
+class OrderNotExecutable(DomainError):
+    """The order cannot be executed as asked, whatever the market does: it fails at once, never retried."""
+
+
+class AmountTooSmall(OrderNotExecutable):
+    """The order's minimum output is below one unit of the output token, so a fill of nothing would confirm."""
+
+    def __init__(
+        self, expected: Decimal, min_amount_out: Decimal, unit: Decimal, symbol: str, slippage_bps: int
+    ) -> None:
+        super().__init__(
+            f"amount too small: the best quote returns {expected:f} {symbol}, and {slippage_bps} bps below it "
+            f"is {min_amount_out:f}, less than one unit ({unit:f} {symbol}); send a larger amountIn"
+        )
+        self.expected = expected
+        self.min_amount_out = min_amount_out
+
+
 class RetryLater(DomainError):
     """Raised by the execute use case: this attempt failed transiently, run it again after `delay_s`."""
 

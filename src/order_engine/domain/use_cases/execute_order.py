@@ -19,8 +19,10 @@ import attrs
 import structlog
 
 from order_engine.domain.errors import (
+    AmountTooSmall,
     DexError,
     DexUnavailable,
+    OrderNotExecutable,
     RetryLater,
     SlippageExceeded,
     StaleTransition,
@@ -31,7 +33,7 @@ from order_engine.domain.order import Order
 from order_engine.domain.ports import Clock, DexVenue, OrderRepository, StatusNotifier, SwapExecutor, SwapRequest
 from order_engine.domain.quotes import Quote, min_amount_out, routing_reason, select_best
 from order_engine.domain.status import OrderStatus, Trigger
-from order_engine.domain.tokens import is_native_sol, token
+from order_engine.domain.tokens import Token, is_native_sol, token
 
 log = structlog.get_logger("order_engine.execute")
 
@@ -80,7 +82,7 @@ class ExecuteOrder:
         except StaleTransition:
             bound.info("order moved on under another job; this one stops")
             return None
-        except (DexError, OSError) as exc:
+        except (DexError, OrderNotExecutable, OSError) as exc:
             return await self._handle_failure(order, attempt, exc, bound)
 
     async def _advance(
@@ -144,6 +146,10 @@ class ExecuteOrder:
                 "no venue returned a quote (" + "; ".join(f"{k}: {v}" for k, v in errors.items()) + ")"
             )
         best = select_best(quotes)
+        expected, floor = self._floor(order, best.amount_out)
+        unit = self._out_token(order).quantum
+        if floor < unit:  # a fill of nothing would confirm: the client would pay fees for no output
+            raise AmountTooSmall(expected, floor, unit, order.token_out, order.slippage_bps)
         reason = routing_reason(best, quotes)
         bound.info(
             "routing decision",
@@ -166,9 +172,7 @@ class ExecuteOrder:
         routing = order.last_entry(OrderStatus.ROUTING)
         assert routing is not None and order.dex_used is not None
         chosen = next(q for q in routing.metadata["quotes"] if q["venue"] == order.dex_used)
-        out_token = token(order.token_out)
-        assert out_token is not None
-        expected = out_token.round_down(Decimal(chosen["amountOut"]))
+        expected, floor = self._floor(order, Decimal(chosen["amountOut"]))
         fetch_started = time.perf_counter()
         blockhash = await self.chain.recent_blockhash()
         blockhash_ms = round((time.perf_counter() - fetch_started) * 1000)
@@ -176,7 +180,7 @@ class ExecuteOrder:
             "dexUsed": order.dex_used,
             "quotedPrice": chosen["price"],
             "expectedAmountOut": dec_str(expected),
-            "minAmountOut": dec_str(min_amount_out(expected, order.slippage_bps, out_token.quantum)),
+            "minAmountOut": dec_str(floor),
             "slippageBps": order.slippage_bps,
             "wrapSol": is_native_sol(order.token_in),
             "unwrapSol": is_native_sol(order.token_out),
@@ -184,6 +188,18 @@ class ExecuteOrder:
             "blockhashMs": blockhash_ms,
         }
         return await self._step(order, Trigger.BUILD, attempt, metadata)
+
+    @staticmethod
+    def _out_token(order: Order) -> Token:
+        out_token = token(order.token_out)
+        assert out_token is not None
+        return out_token
+
+    def _floor(self, order: Order, amount_out: Decimal) -> tuple[Decimal, Decimal]:
+        """(expected amount out in whole units, the slippage floor below it, rounded down to a unit)."""
+        out_token = self._out_token(order)
+        expected = out_token.round_down(amount_out)
+        return expected, min_amount_out(expected, order.slippage_bps, out_token.quantum)
 
     async def _submit(self, order: Order, attempt: int, bound: Any, *, look_up_first: bool) -> Order:
         if look_up_first and (existing := await self.chain.find(order.id)) is not None:
@@ -250,6 +266,8 @@ class ExecuteOrder:
             raise RetryLater(delay, exc) from exc
         reason = "slippage exceeded" if isinstance(exc, SlippageExceeded) else error
         metadata: dict[str, Any] = {"reason": reason, "attempts": attempt, "stage": stage}
+        if isinstance(exc, AmountTooSmall):
+            metadata |= {"expectedAmountOut": dec_str(exc.expected), "minAmountOut": dec_str(exc.min_amount_out)}
         if isinstance(exc, SlippageExceeded):
             metadata |= {
                 "amountOut": dec_str(exc.amount_out),
