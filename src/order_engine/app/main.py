@@ -10,7 +10,6 @@ import structlog
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 from litestar.stores.registry import StoreRegistry
 from litestar_saq import SAQPlugin
 
@@ -20,6 +19,7 @@ from order_engine.adapters.pubsub import OrderChannelsPlugin, SerialisedPubSubBa
 from order_engine.adapters.redis_client import redis_from_url
 from order_engine.adapters.sql.pool import create_pool, warm_up
 from order_engine.adapters.sql.repository import SqlOrderRepository
+from order_engine.app.api_docs import openapi_config, redirect_to_trailing_slash
 from order_engine.app.errors import EXCEPTION_HANDLERS
 from order_engine.app.gc_tuning import tune_gc
 from order_engine.app.logging import configure_logging
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     rate_limit = api_rate_limit(settings.api_rate_limit_per_min)
     return Litestar(
         route_handlers=[OrdersController, watch_order, execute_over_ws, health, live],
-        middleware=[rate_limit.middleware] if rate_limit else [],
+        middleware=[redirect_to_trailing_slash("/saq"), *([rate_limit.middleware] if rate_limit else [])],
         stores=StoreRegistry(
             default_factory=lambda name: FailOpenRedisStore(redis, namespace=f"{settings.key_prefix}:store:{name}")
         ),
@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
-        openapi_config=OpenAPIConfig(title="order-engine", version=__version__, path="/schema"),
+        openapi_config=openapi_config(title="order-engine", version=__version__),
         logging_config=None,
         debug=False,
     )
