@@ -15,7 +15,7 @@ from stack import Stack
 pytestmark = pytest.mark.e2e
 
 ORDER_RANK = {"pending": 1, "routing": 2, "building": 3, "submitted": 4, "confirmed": 5, "failed": 5}
-RECOVERY_BOUND_S = 30  # documented bound: heartbeat 10 s + sweep every 5 s + retry backoff 2 s, plus slack
+RECOVERY_BOUND_S = 15  # documented bound: heartbeat 4 s + sweep every 2 s + retry backoff, plus the retried work
 
 
 async def orders(client: httpx.AsyncClient, ids: list[str]) -> list[dict[str, Any]]:

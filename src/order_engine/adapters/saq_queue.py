@@ -9,7 +9,8 @@ from saq import Queue
 EXECUTE_TASK = "execute_order"
 COMPLETED_TTL_S = 3600  # the seed's retention: completed jobs ~1 h ...
 FAILED_TTL_S = 24 * 3600  # ... failed jobs ~24 h (set on the job when it fails for good)
-HEARTBEAT_S = 10  # a job silent this long (its worker died) is swept and retried
+HEARTBEAT_S = 4  # a job silent this long (its worker died) is swept and retried ...
+KEEPALIVE_S = 1  # ... while a live job touches itself this often (three missed beats before a false alarm)
 
 
 class SaqOrderQueue:

@@ -16,7 +16,7 @@ from order_engine.adapters.clock import SystemClock
 from order_engine.adapters.mock_dex import RedisMockChain, default_venues
 from order_engine.adapters.notifier import RedisStatusNotifier
 from order_engine.adapters.redis_client import reconnecting, redis_from_url
-from order_engine.adapters.saq_queue import EXECUTE_TASK, FAILED_TTL_S, HEARTBEAT_S, SaqOrderQueue
+from order_engine.adapters.saq_queue import EXECUTE_TASK, FAILED_TTL_S, KEEPALIVE_S, SaqOrderQueue
 from order_engine.adapters.sql.pool import create_pool
 from order_engine.adapters.sql.repository import SqlOrderRepository
 from order_engine.adapters.throttle import RedisStartThrottle
@@ -32,7 +32,7 @@ from order_engine.domain.use_cases.recover_orders import RecoverOrders
 
 log = structlog.get_logger("order_engine.worker")
 
-SWEEP_INTERVAL_S = 5
+SWEEP_INTERVAL_S = 2  # how often (at most, across all workers: SAQ's sweep takes a lock) dead jobs are looked for
 SHUTDOWN_DRAIN_S = 10  # SIGTERM: jobs under way get this long to finish
 
 
@@ -137,7 +137,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 async def execute_order(ctx: dict[str, Any], *, order_id: str) -> str | None:
     job = ctx["job"]
     execute: ExecuteOrder = ctx["execute"]
-    keepalive = asyncio.create_task(_keepalive(job, HEARTBEAT_S / 3)) if job.heartbeat else None
+    keepalive = asyncio.create_task(_keepalive(job, KEEPALIVE_S)) if job.heartbeat else None
     with structlog.contextvars.bound_contextvars(order_id=order_id, job_attempt=job.attempts):
         try:
             if "throttle" in ctx:
