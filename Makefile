@@ -10,13 +10,13 @@ venv: $(VENV)/.stamp
 # Re-installs only when pyproject.toml changes.
 $(VENV)/.stamp: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -e '.[dev]'
+	$(VENV)/bin/python -m pip install -e '.[dev,embedded]'
 	touch $@
 
 # The benchmark's own extras (load client, chart, profiler) on top of dev.
 $(VENV)/.stamp-bench: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -e '.[dev,bench]'
+	$(VENV)/bin/python -m pip install -e '.[dev,embedded,bench]'
 	touch $@
 
 run: venv

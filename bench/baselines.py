@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from saq import Queue, Worker
 
 from bench.context import Context
-from order_engine.app.embedded import plain_url
+from order_engine_embedded import plain_url
 
 CONCURRENCY = 50
 

@@ -27,7 +27,7 @@ from bench.context import Context
 from bench.orders import order_ids, submit, wait_terminal
 from bench.pgproxy import PgProxy
 from bench.stack import Proc, Stack
-from order_engine.app.embedded import plain_url
+from order_engine_embedded import plain_url
 
 
 async def _json_counts(proc: Proc, path: Path) -> Counter[str]:

@@ -32,7 +32,7 @@ async def wait_terminal(database_url: str, ids: list[str], timeout_s: float, pol
     """Until every order in `ids` is confirmed or failed (a light indexed query on PostgreSQL); seconds waited."""
     import asyncpg
 
-    from order_engine.app.embedded import plain_url
+    from order_engine_embedded import plain_url
 
     started = time.monotonic()
     conn = await asyncpg.connect(plain_url(database_url))

@@ -59,7 +59,7 @@ async def server_versions(database_url: str, redis_url: str) -> dict[str, str]:
     import asyncpg
     from redis.asyncio import Redis
 
-    from order_engine.app.embedded import plain_url
+    from order_engine_embedded import plain_url
 
     conn = await asyncpg.connect(plain_url(database_url))
     try:

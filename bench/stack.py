@@ -70,7 +70,7 @@ class Backing:
         if database_url and redis_url:
             backing = cls(database_url, redis_url)
         else:
-            from order_engine.app.embedded import EmbeddedServices
+            from order_engine_embedded import EmbeddedServices
 
             data_dir = Path(tempfile.mkdtemp(prefix="oe-bench-"))
             embedded = EmbeddedServices(data_dir, persistent=False)
@@ -89,7 +89,7 @@ class Backing:
         return self.template
 
     def _create(self, name: str, template: str | None = None) -> str:
-        from order_engine.app.embedded import with_database
+        from order_engine_embedded import with_database
 
         sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
         _run_sql(self.admin_url, sql)
@@ -145,7 +145,7 @@ class Backing:
         if self.embedded is not None:
             self.embedded.stop()
         else:
-            from order_engine.app.embedded import drop_database
+            from order_engine_embedded import drop_database
 
             for name in reversed(self.databases):
                 try:
@@ -159,7 +159,7 @@ class Backing:
 def _run_sql(url: str, sql: str) -> None:
     import asyncpg
 
-    from order_engine.app.embedded import _run, plain_url
+    from order_engine_embedded.servers import _run, plain_url
 
     async def go() -> None:
         conn = await asyncpg.connect(plain_url(url))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from order_engine.app.embedded import EmbeddedServices, create_database, drop_database, with_database
+from order_engine_embedded import EmbeddedServices, create_database, drop_database, with_database
 
 
 @pytest.fixture(scope="session")

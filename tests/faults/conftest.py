@@ -18,7 +18,7 @@ import psutil
 import pytest
 from fault_servers import PostgresControl, RedisServer
 
-from order_engine.app.embedded import EmbeddedServices, create_database, with_database
+from order_engine_embedded import EmbeddedServices, create_database, with_database
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "e2e"))
 from stack import Stack, cli, stack_env  # noqa: E402  (the end-to-end tests' process runner)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from order_engine.app.embedded import spawn_redis_server, wait_for_redis
+from order_engine_embedded import spawn_redis_server, wait_for_redis
 
 
 def _free_port() -> int:

@@ -16,7 +16,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from order_engine.app.embedded import EmbeddedServices, create_database, drop_database, with_database
+from order_engine_embedded import EmbeddedServices, create_database, drop_database, with_database
 
 
 async def test_database_url_is_a_fresh_database(database_url: str) -> None:
@@ -123,7 +123,7 @@ def test_taken_data_dir_or_port_fails_cleanly(embedded_data_dir: Path) -> None:
 _OWNER = """
 import sys, time
 from pathlib import Path
-from order_engine.app.embedded import EmbeddedServices, create_database, drop_database, with_database
+from order_engine_embedded import EmbeddedServices, create_database, drop_database, with_database
 with EmbeddedServices(Path(sys.argv[1]), persistent=True) as s:
     print("READY", s.postgres_pid, s.redis_pid, flush=True)
     time.sleep(120)

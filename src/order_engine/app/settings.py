@@ -54,6 +54,8 @@ class Settings:
     recovery_interval_s: float = 10.0
     recovery_stale_after_s: float = 90.0
     admin_token: str | None = None
+    # Lets `order-engine api`/`dev` bind a non-loopback address with no admin token (/saq unguarded).
+    allow_unguarded_bind: bool = False
     api_rate_limit_per_min: int = 600
     ws_max_connections: int = 10_000
     ws_max_per_order: int = 100
@@ -88,6 +90,7 @@ class Settings:
             "recovery_interval_s": _env("ORDER_ENGINE_RECOVERY_INTERVAL_S", cls.recovery_interval_s, float),
             "recovery_stale_after_s": _env("ORDER_ENGINE_RECOVERY_STALE_AFTER_S", cls.recovery_stale_after_s, float),
             "admin_token": _env("ORDER_ENGINE_ADMIN_TOKEN", None),
+            "allow_unguarded_bind": _env("ORDER_ENGINE_ALLOW_UNGUARDED_BIND", False, bool),
             "api_rate_limit_per_min": _env("ORDER_ENGINE_API_RATE_LIMIT_PER_MIN", cls.api_rate_limit_per_min, int),
             "ws_max_connections": _env("ORDER_ENGINE_WS_MAX_CONNECTIONS", cls.ws_max_connections, int),
             "ws_max_per_order": _env("ORDER_ENGINE_WS_MAX_PER_ORDER", cls.ws_max_per_order, int),
