@@ -154,11 +154,11 @@ async def test_websocket_unknown_or_malformed_order_is_closed_with_a_code(stack:
 
 
 async def test_saq_ui_lists_the_queue_and_health_reports_dependencies(stack: Stack) -> None:
-    async with httpx.AsyncClient(base_url=stack.base_url) as client:
-        page = await client.get("/saq")
+    async with httpx.AsyncClient(base_url=stack.base_url, follow_redirects=True) as client:
+        page = await client.get("/saq")  # the link the README prints: 308 to /saq/, the UI's own address
         queues = (await client.get("/saq/api/queues")).json()["queues"]
         health = await client.get("/health")
-    assert page.status_code == 200 and "<html" in page.text.lower()
+    assert page.status_code == 200 and "<html" in page.text.lower() and page.url.path == "/saq/"
     assert stack.queue_name in [q["name"] for q in queues]
     assert health.status_code == 200 and health.json()["checks"] == {"database": "ok", "redis": "ok"}
 
