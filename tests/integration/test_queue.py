@@ -68,3 +68,33 @@ async def test_distinct_orders_get_distinct_jobs(saq_queue, order_queue):
     assert await saq_queue.count("queued") == 3
     jobs = await saq_queue.jobs([str(i) for i in ids])
     assert [j.key for j in jobs] == [str(i) for i in ids]
+
+
+async def test_sweep_retries_every_job_of_a_dead_worker_at_once(saq_queue, order_queue):
+    """Twenty jobs a killed worker held: one sweep retries them all in well under a second, listening to nothing."""
+    from saq.job import Status
+    from saq.utils import now
+
+    from order_engine.app.worker_tuning import quick_sweeps
+
+    ids = [uuid.uuid4() for _ in range(20)]
+    for order_id in ids:
+        await order_queue.enqueue(order_id)
+    for _ in ids:  # what a worker does when it takes a job; then it dies and the heartbeats stop
+        job = await saq_queue.dequeue(timeout=1)
+        job.status, job.attempts = Status.ACTIVE, 1
+        job.started = job.touched = now() - 10_000  # silent for 10 s: beyond its 4 s heartbeat
+        await saq_queue.redis.set(job.id, saq_queue.serialize(job))
+    quick_sweeps(saq_queue)
+
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    swept = await saq_queue.sweep(lock=1)
+    took = loop.time() - began
+
+    assert sorted(swept) == sorted(saq_queue.job_id(str(i)) for i in ids)
+    assert took < 1.0, f"sweeping 20 dead jobs took {took:.2f}s"
+    jobs = await saq_queue.jobs([str(i) for i in ids])
+    assert {j.status for j in jobs} == {Status.QUEUED} and {j.attempts for j in jobs} == {1}
+    assert await saq_queue.count("incomplete") == 20  # retried after their backoff, none finished or dropped
+    assert saq_queue._pubsub._daemon_task is None  # no job-event listener was started (and torn down) per job

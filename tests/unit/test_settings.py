@@ -109,3 +109,11 @@ def test_the_unguarded_bind_override_is_off_unless_set_by_its_exact_name(clean_e
     settings = Settings.from_env()
     assert settings.allow_unguarded_bind is True
     assert settings.as_env()["ORDER_ENGINE_ALLOW_UNGUARDED_BIND"] == "true"
+
+
+def test_the_saq_job_timeout_is_the_attempt_timeout_plus_two_rate_limit_windows() -> None:
+    """What the README says the SAQ UI shows: 60 + 2 × 60 = 180 s at the defaults; the attempt timeout alone
+    when the start-rate limit is off (an attempt then never waits for its turn inside its job)."""
+    assert Settings().job_timeout_total_s == 180
+    assert Settings(rate_limit=0).job_timeout_total_s == 60
+    assert Settings(job_timeout_s=30, rate_limit_window_s=5).job_timeout_total_s == 40
