@@ -304,7 +304,7 @@ def markdown(r: dict[str, Any], chart_rel: str, previous: str | None) -> str:
     w("## Method\n")
     w(f"Command: `{r['command']}`.\n")
     w(
-        "`python -m bench` starts PostgreSQL and Redis (the embedded ones from `app/embedded.py`, in a fresh"
+        "`python -m bench` starts PostgreSQL and Redis (the embedded ones from `order_engine_embedded`, in a fresh"
         " temporary data dir, unless `DATABASE_URL` and `REDIS_URL` are set), runs `order-engine migrate`, and"
         " for each scenario starts real `order-engine api` / `order-engine worker` processes with the scenario's"
         " environment, as a user would. The load comes from this separate client process (asyncio on uvloop)."

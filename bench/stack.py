@@ -1,6 +1,6 @@
 """Runs the service as a user would: PostgreSQL + Redis, then `order-engine api` / `order-engine worker` processes.
 
-PostgreSQL and Redis are the embedded ones (app/embedded.py, a fresh temporary data dir per run)
+PostgreSQL and Redis are the embedded ones (order_engine_embedded, a fresh temporary data dir per run)
 unless DATABASE_URL and REDIS_URL are set, in which case those servers are used. Each stack gets
 its own queue name and key prefix, so scenarios never see each other's jobs or channels.
 """
