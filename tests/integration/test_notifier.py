@@ -15,7 +15,7 @@ from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from order_engine.adapters.notifier import RedisStatusNotifier, order_channel
 from order_engine.domain.order import Order
 from order_engine.domain.requests import OrderRequest, new_order
-from order_engine.domain.status import Trigger as T
+from order_engine.domain.status import Step as T
 
 TIMEOUT_S = 5.0
 

@@ -18,7 +18,8 @@ from order_engine.domain.errors import StaleTransition
 from order_engine.domain.order import Order, StatusEntry
 from order_engine.domain.requests import OrderRequest, new_order
 from order_engine.domain.status import OrderStatus as S
-from order_engine.domain.status import Trigger as T
+from order_engine.domain.status import OrderType
+from order_engine.domain.status import Step as T
 
 MAX_UUID = uuid.UUID(int=2**128 - 1)
 
@@ -259,6 +260,25 @@ async def test_latest_seqs_reads_many_orders_in_one_statement(repo):
     assert await repo.latest_seqs([a.id, b.id, missing]) == {a.id: 1, b.id: 2}
     assert routed.seq == 2
     assert await repo.latest_seqs([]) == {}
+
+
+async def test_list_stale_offers_only_what_a_job_drives(repo):
+    """The recovery sweep's query: old job-driven orders, oldest first; never a resting or terminal one."""
+    old = datetime.now(UTC) - timedelta(days=1)
+    market = await repo.add(pending(at=old))
+    limit = await repo.add(attrs.evolve(pending(at=old), order_type=OrderType.LIMIT))
+    waiting = await repo.apply(limit.change(T.REST, old, attempt=0))
+    limit2 = await repo.add(attrs.evolve(pending(at=old), order_type=OrderType.LIMIT))
+    triggered = await repo.apply(
+        (await repo.apply(limit2.change(T.REST, old, attempt=0))).change(T.TRIGGER, old, attempt=0)
+    )
+    cancelled = await repo.apply((await repo.add(pending(at=old))).change(T.CANCEL, old, attempt=0))
+
+    stale = {o.id for o in await repo.list_stale(updated_before=datetime.now(UTC) - timedelta(hours=1), limit=10_000)}
+
+    assert {market.id, triggered.id} <= stale
+    assert not {waiting.id, cancelled.id} & stale
+    assert (waiting.status, triggered.status, cancelled.status) == (S.WAITING, S.TRIGGERED, S.CANCELLED)
 
 
 async def test_warm_up_opens_the_connections_before_load(migrated_url):

@@ -18,7 +18,7 @@ from order_engine.domain.errors import OrderNotFound
 from order_engine.domain.order import Order, StatusChange
 from order_engine.domain.ports import SwapRequest, SwapResult
 from order_engine.domain.quotes import Quote, amount_out_after_fee
-from order_engine.domain.status import OrderStatus
+from order_engine.domain.status import JOB_DRIVEN, OrderStatus
 
 T0 = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -99,7 +99,7 @@ class InMemoryOrderRepository:
         return {i: self.orders[i].seq for i in order_ids if i in self.orders}
 
     async def list_stale(self, *, updated_before: datetime, limit: int) -> Sequence[Order]:
-        rows = [o for o in self.orders.values() if not o.status.is_terminal and o.updated_at < updated_before]
+        rows = [o for o in self.orders.values() if o.status in JOB_DRIVEN and o.updated_at < updated_before]
         return sorted(rows, key=lambda o: o.updated_at)[:limit]
 
     async def apply(self, change: StatusChange) -> Order:

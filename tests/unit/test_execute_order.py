@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal as D
 
+import attrs
 import pytest
 from fakes import FakeChain, FakeClock, InMemoryOrderRepository, RecordingNotifier, ScriptedVenue
 
@@ -20,7 +21,7 @@ from order_engine.domain.order import Order
 from order_engine.domain.ports import SwapRequest
 from order_engine.domain.requests import OrderRequest, new_order, validate
 from order_engine.domain.status import OrderStatus as S
-from order_engine.domain.status import Trigger
+from order_engine.domain.status import OrderType, Step
 from order_engine.domain.use_cases import ExecuteOrder
 
 HAPPY = [S.PENDING, S.ROUTING, S.BUILDING, S.SUBMITTED, S.CONFIRMED]
@@ -404,7 +405,7 @@ class MeddlingVenue(ScriptedVenue):
 
     async def quote(self, token_in, token_out, amount_in, *, order_id, attempt):
         order = await self.repo.get(order_id)
-        await self.repo.apply(order.change(Trigger.FAIL, self.clock.now(), attempt=1, failure_reason="cancelled"))
+        await self.repo.apply(order.change(Step.FAIL, self.clock.now(), attempt=1, failure_reason="cancelled"))
         return await super().quote(token_in, token_out, amount_in, order_id=order_id, attempt=attempt)
 
 
@@ -447,3 +448,36 @@ async def test_failing_notifier_does_not_fail_the_order():
     assert await r.statuses() == HAPPY
     assert r.notifier.attempts == 4
     assert r.notifier.published == []
+
+
+# --- orders that are not a market order in pending -----------------------------------------------
+
+
+async def test_a_job_for_an_order_cancelled_while_pending_does_nothing():
+    r = rig()
+    order = await r.order()
+    await r.repo.apply(order.change(Step.CANCEL, r.clock.now(), attempt=0, metadata={"reason": "client"}))
+    assert (await r.execute(r.order_id, attempt=1)).status is S.CANCELLED
+    assert [q.calls for q in r.venues] == [[], []] and r.chain.submit_calls == 0
+    assert await r.statuses() == [S.PENDING, S.CANCELLED]
+
+
+@pytest.mark.parametrize(
+    ("steps", "status", "runs"),
+    [
+        ([Step.REST], S.WAITING, False),  # resting: the watcher's, not a job's
+        ([Step.REST, Step.EXPIRE], S.EXPIRED, False),
+        ([Step.REST, Step.TRIGGER], S.CONFIRMED, True),  # triggered: the job routes it like any order
+    ],
+    ids=["waiting", "expired", "triggered"],
+)
+async def test_a_limit_order_is_driven_only_once_triggered(steps, status, runs):
+    r = rig()
+    order = attrs.evolve(await r.order(), order_type=OrderType.LIMIT)
+    r.repo.put(order)
+    for step in steps:
+        order = await r.repo.apply(order.change(step, r.clock.now(), attempt=0))
+    assert (await r.execute(r.order_id, attempt=1)).status is status
+    assert (r.chain.submit_calls == 1) is runs
+    if runs:
+        assert (await r.statuses())[1:] == [S.WAITING, S.TRIGGERED, S.ROUTING, S.BUILDING, S.SUBMITTED, S.CONFIRMED]

@@ -9,7 +9,7 @@ from order_engine.domain.errors import IllegalTransition, StaleTransition
 from order_engine.domain.order import StatusEntry
 from order_engine.domain.requests import OrderRequest, new_order
 from order_engine.domain.status import OrderStatus as S
-from order_engine.domain.status import Trigger as T
+from order_engine.domain.status import Step as T
 
 T1 = T0 + timedelta(seconds=1)
 T2 = T0 + timedelta(seconds=2)

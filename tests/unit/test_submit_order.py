@@ -9,7 +9,7 @@ from fakes import T0, FakeClock, FakeQueue, InMemoryOrderRepository
 from order_engine.domain.errors import IdempotencyConflict, InvalidOrder, QueueUnavailable
 from order_engine.domain.requests import OrderRequest, request_fingerprint
 from order_engine.domain.status import OrderStatus
-from order_engine.domain.status import Trigger as T
+from order_engine.domain.status import Step as T
 from order_engine.domain.use_cases import SubmitOrder
 
 ORDER_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")

@@ -27,7 +27,7 @@ from order_engine.adapters.wire import encode, latest_status_message, status_mes
 from order_engine.app.errors import what_is_down
 from order_engine.app.services import Services
 from order_engine.domain.order import Order
-from order_engine.domain.status import OrderStatus
+from order_engine.domain.status import TERMINAL
 
 log = structlog.get_logger("order_engine.ws")
 
@@ -35,7 +35,6 @@ CLOSE_NORMAL = 1000
 CLOSE_NOT_FOUND = 4404
 CLOSE_BAD_REQUEST = 4400
 CLOSE_TRY_AGAIN_LATER = 1013
-TERMINAL_VALUES = frozenset({OrderStatus.CONFIRMED.value, OrderStatus.FAILED.value})
 
 
 class _Head(msgspec.Struct):
@@ -81,7 +80,7 @@ class _Stream:
     async def send(self, data: bytes, seq: int, status: str) -> None:
         await self.socket.send_data(data.decode(), mode="text")
         self.last = seq
-        if status in TERMINAL_VALUES:
+        if status in TERMINAL:  # a str: StrEnum members hash and compare as their values
             # Every socket watching this order woke for the same event: let the others send it before
             # this one closes and tears down (which costs more than a send).
             await asyncio.sleep(0)

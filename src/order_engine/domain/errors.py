@@ -32,12 +32,13 @@ class IdempotencyConflict(InvalidOrder):
 
 
 class IllegalTransition(DomainError):
-    """The state machine has no edge for this (status, trigger) pair."""
+    """The state machine has no edge for this (status, step) pair, or none this order type may take."""
 
-    def __init__(self, status: str, trigger: str) -> None:
-        super().__init__(f"illegal transition: {trigger!r} from status {status!r}")
+    def __init__(self, status: str, step: str, order_type: str) -> None:
+        super().__init__(f"illegal transition: {step!r} from status {status!r} for a {order_type} order")
         self.status = status
-        self.trigger = trigger
+        self.step = step
+        self.order_type = order_type
 
 
 class StaleTransition(DomainError):

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from order_engine.domain.status import OrderStatus, OrderType, Trigger, next_status
+from order_engine.domain.status import OrderStatus, OrderType, Step, next_status
 
 
 @attrs.frozen
@@ -87,18 +87,18 @@ class Order:
 
     def change(
         self,
-        trigger: Trigger,
+        step: Step,
         at: datetime,
         *,
         attempt: int,
         metadata: Mapping[str, Any] | None = None,
         **updates: Any,
     ) -> StatusChange:
-        """The guarded change `trigger` makes; raises IllegalTransition for a move the table lacks."""
+        """The guarded change `step` makes; raises IllegalTransition for a move the table lacks for this type."""
         unknown = set(updates) - UPDATABLE_FIELDS
         if unknown:
             raise ValueError(f"cannot update {sorted(unknown)} in a transition")
-        new_status = next_status(self.status, trigger)
+        new_status = next_status(self.status, step, self.order_type)
         return StatusChange(
             order_id=self.id,
             expected_status=self.status,

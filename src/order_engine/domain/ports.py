@@ -43,7 +43,8 @@ class OrderRepository(Protocol):
         """The latest seq of each of `order_ids` that exists (what live streams compare against)."""
 
     async def list_stale(self, *, updated_before: datetime, limit: int) -> Sequence[Order]:
-        """Non-terminal orders last changed before `updated_before`, oldest first."""
+        """Job-driven orders (`status.JOB_DRIVEN`; never a resting one) last changed before `updated_before`,
+        oldest first."""
 
     async def apply(self, change: StatusChange) -> Order:
         """Apply one guarded change atomically and return the updated order.

@@ -17,7 +17,7 @@ import asyncpg
 from order_engine.adapters.sql.mapping import COLUMNS, order_from_row, row_args, update_values
 from order_engine.domain.errors import StaleTransition
 from order_engine.domain.order import Order, StatusChange
-from order_engine.domain.status import TERMINAL, OrderStatus
+from order_engine.domain.status import JOB_DRIVEN, OrderStatus
 
 _COLS = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO orders ({_COLS}) VALUES ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))})"
@@ -26,7 +26,7 @@ _RELEASE_EXPIRED_KEY = "UPDATE orders SET idempotency_key = NULL WHERE idempoten
 _SELECT_BY_KEY = f"SELECT {_COLS} FROM orders WHERE idempotency_key = $1"
 _SELECT_BY_ID = f"SELECT {_COLS} FROM orders WHERE id = $1"
 _SEQS = "SELECT id, jsonb_array_length(status_history) AS seq FROM orders WHERE id = ANY($1::uuid[])"
-_TERMINAL = [s.value for s in TERMINAL]
+_JOB_DRIVEN = sorted(s.value for s in JOB_DRIVEN)
 
 
 @cache
@@ -102,10 +102,10 @@ class SqlOrderRepository:
 
     async def list_stale(self, *, updated_before: datetime, limit: int) -> Sequence[Order]:
         sql = (
-            f"SELECT {_COLS} FROM orders WHERE status <> ALL($1::varchar[]) AND updated_at < $2"
+            f"SELECT {_COLS} FROM orders WHERE status = ANY($1::varchar[]) AND updated_at < $2"
             " ORDER BY updated_at LIMIT $3"
         )
-        return [order_from_row(r) for r in await self._pool.fetch(sql, _TERMINAL, updated_before, limit)]
+        return [order_from_row(r) for r in await self._pool.fetch(sql, _JOB_DRIVEN, updated_before, limit)]
 
     async def apply(self, change: StatusChange) -> Order:
         """The guarded transition: status, history append, updated_at, attempts (and the change's extra

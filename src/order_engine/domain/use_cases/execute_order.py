@@ -32,18 +32,10 @@ from order_engine.domain.money import dec_str
 from order_engine.domain.order import Order
 from order_engine.domain.ports import Clock, DexVenue, OrderRepository, StatusNotifier, SwapExecutor, SwapRequest
 from order_engine.domain.quotes import Quote, min_amount_out, routing_reason, select_best
-from order_engine.domain.status import OrderStatus, Trigger
+from order_engine.domain.status import JOB_DRIVEN, STAGE, OrderStatus, Step
 from order_engine.domain.tokens import Token, is_native_sol, token
 
 log = structlog.get_logger("order_engine.execute")
-
-# The step under way while an order sits in each status.
-STAGE = {
-    OrderStatus.PENDING: "routing",
-    OrderStatus.ROUTING: "building",
-    OrderStatus.BUILDING: "submitting",
-    OrderStatus.SUBMITTED: "confirming",
-}
 
 
 @attrs.define
@@ -71,12 +63,12 @@ class ExecuteOrder:
         if order is None:
             bound.warning("job for unknown order dropped")
             return None
-        if order.status.is_terminal:
-            bound.info("order already terminal; duplicate job ignored", status=order.status.value)
+        if order.status not in JOB_DRIVEN:  # terminal (a duplicate job, or cancelled meanwhile) or resting
+            bound.info("order is not for a job to drive; job ignored", status=order.status.value)
             return order
         resumed_from = order.status
         try:
-            while not order.status.is_terminal:
+            while order.status in JOB_DRIVEN:
                 order = await self._advance(order, attempt, bound, started, resumed_from)
             return order
         except StaleTransition:
@@ -89,7 +81,7 @@ class ExecuteOrder:
         self, order: Order, attempt: int, bound: Any, started: datetime, resumed_from: OrderStatus
     ) -> Order:
         match order.status:
-            case OrderStatus.PENDING:
+            case OrderStatus.PENDING | OrderStatus.TRIGGERED:
                 return await self._route(order, attempt, bound, started)
             case OrderStatus.ROUTING:
                 return await self._build(order, attempt)
@@ -101,17 +93,15 @@ class ExecuteOrder:
                 return await self._confirm(order, attempt)
         raise AssertionError(f"no step from {order.status}")  # pragma: no cover
 
-    async def _step(
-        self, order: Order, trigger: Trigger, attempt: int, metadata: Mapping[str, Any], **updates: Any
-    ) -> Order:
-        change = order.change(trigger, self.clock.now(), attempt=attempt, metadata=metadata, **updates)
+    async def _step(self, order: Order, step: Step, attempt: int, metadata: Mapping[str, Any], **updates: Any) -> Order:
+        change = order.change(step, self.clock.now(), attempt=attempt, metadata=metadata, **updates)
         order = await self.repo.apply(change)
         log.info(
             "order status changed",
             order_id=str(order.id),
             status=order.status.value,
             seq=order.seq,
-            trigger=trigger.value,
+            step=step.value,
             attempt=attempt,
         )
         try:
@@ -166,7 +156,7 @@ class ExecuteOrder:
             "quoteMs": round((time.perf_counter() - started) * 1000),
             "attemptStartedAt": started_at.isoformat().replace("+00:00", "Z"),
         }
-        return await self._step(order, Trigger.ROUTE, attempt, metadata, dex_used=best.venue)
+        return await self._step(order, Step.ROUTE, attempt, metadata, dex_used=best.venue)
 
     async def _build(self, order: Order, attempt: int) -> Order:
         routing = order.last_entry(OrderStatus.ROUTING)
@@ -187,7 +177,7 @@ class ExecuteOrder:
             "recentBlockhash": blockhash,
             "blockhashMs": blockhash_ms,
         }
-        return await self._step(order, Trigger.BUILD, attempt, metadata)
+        return await self._step(order, Step.BUILD, attempt, metadata)
 
     @staticmethod
     def _out_token(order: Order) -> Token:
@@ -205,7 +195,7 @@ class ExecuteOrder:
         if look_up_first and (existing := await self.chain.find(order.id)) is not None:
             bound.warning("swap already sent by an earlier attempt; settling it, not re-sending", tx_hash=existing)
             metadata = {"txHash": existing, "foundOnChain": True}
-            return await self._step(order, Trigger.SUBMIT, attempt, metadata, tx_hash=existing)
+            return await self._step(order, Step.SUBMIT, attempt, metadata, tx_hash=existing)
         built = order.last_entry(OrderStatus.BUILDING)
         assert built is not None and order.dex_used is not None
         swap = SwapRequest(
@@ -218,7 +208,7 @@ class ExecuteOrder:
             min_amount_out=Decimal(built.metadata["minAmountOut"]),
         )
         signature = await self.chain.submit(swap, attempt=attempt)
-        return await self._step(order, Trigger.SUBMIT, attempt, {"txHash": signature}, tx_hash=signature)
+        return await self._step(order, Step.SUBMIT, attempt, {"txHash": signature}, tx_hash=signature)
 
     async def _confirm(self, order: Order, attempt: int) -> Order:
         assert order.tx_hash is not None
@@ -235,7 +225,7 @@ class ExecuteOrder:
         }
         return await self._step(
             order,
-            Trigger.CONFIRM,
+            Step.CONFIRM,
             attempt,
             metadata,
             executed_price=result.executed_price,
@@ -244,7 +234,7 @@ class ExecuteOrder:
 
     async def _handle_failure(self, order: Order, attempt: int, exc: Exception, bound: Any) -> Order | None:
         latest = await self.repo.get(order.id) or order
-        if latest.status.is_terminal:
+        if latest.status not in JOB_DRIVEN:
             return latest
         stage = STAGE[latest.status]
         transient = isinstance(exc, OSError) or (isinstance(exc, DexError) and exc.transient)
@@ -260,7 +250,7 @@ class ExecuteOrder:
                 "retryInS": delay,
             }
             try:
-                await self._step(latest, Trigger.RETRY, attempt, metadata)
+                await self._step(latest, Step.RETRY, attempt, metadata)
             except StaleTransition:
                 return None
             raise RetryLater(delay, exc) from exc
@@ -275,6 +265,6 @@ class ExecuteOrder:
             }
         bound.error("order failed", stage=stage, reason=reason, transient=transient)
         try:
-            return await self._step(latest, Trigger.FAIL, attempt, metadata, failure_reason=reason)
+            return await self._step(latest, Step.FAIL, attempt, metadata, failure_reason=reason)
         except StaleTransition:
             return None

@@ -18,7 +18,7 @@ from order_engine.domain.money import dec_str
 from order_engine.domain.order import Order
 from order_engine.domain.ports import Clock, OrderQueue, OrderRepository
 from order_engine.domain.requests import IDEMPOTENCY_KEY_TTL, OrderRequest, fingerprint_of, new_order, validate
-from order_engine.domain.status import Trigger
+from order_engine.domain.status import Step
 
 log = structlog.get_logger("order_engine.submit")
 
@@ -81,7 +81,7 @@ class SubmitOrder:
         reason = "not accepted: queue unavailable"
         log.error("enqueue failed; order closed", order_id=str(order.id), error=repr(exc))
         change = order.change(
-            Trigger.FAIL,
+            Step.FAIL,
             self.clock.now(),
             attempt=0,
             metadata={"reason": reason, "stage": "queueing", "attempts": 0},
