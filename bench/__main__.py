@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args.command_line = "make bench" + (
         f" ARGS={shlex.quote(' '.join(argv or sys.argv[1:]))}" if (argv or sys.argv[1:]) else ""
     )
-    from order_engine.app.logging import configure_logging
+    from order_engine.app.runtime.logging import configure_logging
 
     configure_logging("WARNING", json=False)
     logging.getLogger("saq").setLevel(logging.CRITICAL)  # the in-process baseline workers' shutdown chatter

@@ -67,8 +67,8 @@ def _dump(*_: object) -> None:
 
 def main() -> int:
     # Import the engine first, so only the work is counted, not the imports.
-    import order_engine.app.main  # noqa: F401
-    import order_engine.app.worker  # noqa: F401
+    import order_engine.app.http.app  # noqa: F401
+    import order_engine.app.worker.jobs  # noqa: F401
     from order_engine.app.cli import main as cli_main
 
     signal.signal(signal.SIGUSR1, _dump)

@@ -519,7 +519,7 @@ def markdown(r: dict[str, Any], chart_rel: str, previous: str | None) -> str:
         w(
             "\n(KB/connection is meaningful only for the largest round; one connection is within RSS noise. `API CPU %"
             " while idle`: the API process with every subscriber connected and no order moving — every 5 s one"
-            " query re-checks the seq of every watched order (`app/streams.py`); measured over 5.5 s for"
+            " query re-checks the seq of every watched order (`app/live/streams.py`); measured over 5.5 s for"
             " rounds of ≥ 1,000 subscribers, 1 s otherwise. Connecting is capped at 30 s and delivery at 30 s, so a"
             " round the API cannot carry reports how far it got; `refused` counts subscribers closed before their"
             " snapshot, by close code.)\n"

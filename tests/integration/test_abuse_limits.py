@@ -9,7 +9,7 @@ import pytest
 from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
 
-from order_engine.app.main import create_app
+from order_engine.app.http.app import create_app
 from order_engine.app.settings import Settings
 
 ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"}

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import uvicorn
 
-from order_engine.app.main import create_app
+from order_engine.app.http.app import create_app
 from order_engine.app.settings import Settings
 
 DOCS_PAGES = ["/schema", "/schema/", "/schema/swagger"]

@@ -27,7 +27,7 @@ from schemathesis.checks import (
 )
 from schemathesis.python import asgi
 
-from order_engine.app.main import create_app
+from order_engine.app.http.app import create_app
 from order_engine.app.settings import Settings
 
 CHECKS = [

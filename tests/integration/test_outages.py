@@ -9,7 +9,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from order_engine.app.main import create_app
+from order_engine.app.http.app import create_app
 from order_engine.app.settings import Settings
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"

@@ -75,7 +75,7 @@ async def test_sweep_retries_every_job_of_a_dead_worker_at_once(saq_queue, order
     from saq.job import Status
     from saq.utils import now
 
-    from order_engine.app.worker_tuning import quick_sweeps
+    from order_engine.app.worker.tuning import quick_sweeps
 
     ids = [uuid.uuid4() for _ in range(20)]
     for order_id in ids:

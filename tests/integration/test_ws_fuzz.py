@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
 
-from order_engine.app.main import create_app
+from order_engine.app.http.app import create_app
 from order_engine.app.settings import Settings
 
 RECEIVE_TIMEOUT_S = 10  # a hang fails the test instead of blocking the suite

@@ -8,7 +8,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from order_engine.app import gc_tuning
+from order_engine.app.runtime import gc_tuning
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from order_engine.app.streams import LiveStreams
+from order_engine.app.live.streams import LiveStreams
 
 
 class FakeWatch:
@@ -60,7 +60,7 @@ async def test_resync_wakes_only_streams_behind_in_one_query() -> None:
 
 
 async def test_resync_batches_large_registries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("order_engine.app.streams.RESYNC_BATCH", 2)
+    monkeypatch.setattr("order_engine.app.live.streams.RESYNC_BATCH", 2)
     streams = LiveStreams(max_total=100, max_per_order=10)
     ids = [uuid.uuid4() for _ in range(5)]
     watches = [FakeWatch(0) for _ in ids]

@@ -8,7 +8,7 @@ import time
 import structlog
 from structlog.testing import capture_logs
 
-from order_engine.app import loop_monitor
+from order_engine.app.runtime import loop_monitor
 
 
 async def test_a_blocked_loop_is_logged_with_the_stall_length(monkeypatch) -> None:

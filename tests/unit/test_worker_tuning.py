@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from order_engine.app.worker_tuning import drain_then_stop
+from order_engine.app.worker.tuning import drain_then_stop
 
 
 class StandInWorker:

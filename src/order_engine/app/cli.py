@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from order_engine.app.logging import configure_logging
+from order_engine.app.runtime.logging import configure_logging
 from order_engine.app.settings import Settings
 
 log = structlog.get_logger("order_engine.cli")
@@ -80,7 +80,7 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
                 log.info("api listening", url=url)
 
     config = uvicorn.Config(
-        "order_engine.app.main:create_app",
+        "order_engine.app.http.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
@@ -105,8 +105,8 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
     from litestar_saq import SAQPlugin
     from litestar_saq.cli import run_saq_worker
 
-    from order_engine.app.worker import SHUTDOWN_DRAIN_S, saq_config
-    from order_engine.app.worker_tuning import drain_then_stop, quick_sweeps
+    from order_engine.app.worker.jobs import SHUTDOWN_DRAIN_S, saq_config
+    from order_engine.app.worker.tuning import drain_then_stop, quick_sweeps
 
     use_uvloop()
     plugin = SAQPlugin(saq_config(settings, web=False))

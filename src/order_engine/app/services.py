@@ -8,8 +8,8 @@ import asyncpg
 from redis.asyncio import Redis
 
 from order_engine.adapters.sql.repository import SqlOrderRepository
+from order_engine.app.live.streams import LiveStreams
 from order_engine.app.settings import Settings
-from order_engine.app.streams import LiveStreams
 from order_engine.domain.use_cases import SubmitOrder
 
 

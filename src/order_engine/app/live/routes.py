@@ -15,12 +15,12 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, FromQuery
 
 from order_engine.adapters.wire import encode
-from order_engine.app.errors import field_of, what_is_down
-from order_engine.app.live import CLOSE_BAD_REQUEST, stream_order
-from order_engine.app.routes_orders import MAX_ORDER_BODY, accepted, order_request
-from order_engine.app.schemas import OrderSubmitMessage
+from order_engine.app.http.errors import field_of, what_is_down
+from order_engine.app.http.orders import MAX_ORDER_BODY, accepted, order_request
+from order_engine.app.http.schemas import OrderSubmitMessage
+from order_engine.app.http.strict_body import reject_duplicate_keys
+from order_engine.app.live.stream import CLOSE_BAD_REQUEST, stream_order
 from order_engine.app.services import Services
-from order_engine.app.strict_body import reject_duplicate_keys
 from order_engine.domain.errors import InvalidOrder, QueueUnavailable
 
 log = structlog.get_logger("order_engine.ws")

@@ -18,10 +18,10 @@ def quick_sweeps(queue: Any) -> None:
     would be retried over 100 s (and still over 5 s at the 0.25 s this used to wait).
 
     Here it does not wait at all (`abort=None`: the job is re-read, not listened for), so each swept job costs
-    four Redis round trips. Not merely a shorter wait: every wait listens on SAQ's job-event pub/sub, whose
-    reader task SAQ starts and cancels per listen, and a burst of short listens once left two readers on one
-    connection in the worker ("read() called while another coroutine is already waiting", 80,000 times a
-    minute, no job-event delivered again). Nothing is lost by not waiting: a live worker notices an abort
+    four Redis round trips. Waiting also meant a SUBSCRIBE on SAQ's job-event pub/sub per swept job, whose
+    reader SAQ starts and cancels per listen; right after a Redis restart such a burst once left two readers
+    on one connection ("read() called while another coroutine is already waiting", 80,000 times a minute; see
+    also adapters/redis_client.py on RESP3). Nothing is lost by not waiting: a live worker notices an abort
     only on its own abort poll (every second), and a retry that overlaps the old attempt's last moments is
     safe because every step is a guarded transition and the chain is idempotent per order."""
     queue.sweep = functools.partial(type(queue).sweep, queue, abort=None)

@@ -20,10 +20,10 @@ from order_engine.adapters.saq_queue import EXECUTE_TASK, FAILED_TTL_S, KEEPALIV
 from order_engine.adapters.sql.pool import create_pool
 from order_engine.adapters.sql.repository import SqlOrderRepository
 from order_engine.adapters.throttle import RedisStartThrottle
-from order_engine.app.gc_tuning import tune_gc
-from order_engine.app.logging import ExpectedErrors, configure_logging
-from order_engine.app.loop_monitor import watch_loop_lag
-from order_engine.app.security import operator_guard
+from order_engine.app.http.security import operator_guard
+from order_engine.app.runtime.gc_tuning import tune_gc
+from order_engine.app.runtime.logging import ExpectedErrors, configure_logging
+from order_engine.app.runtime.loop_monitor import watch_loop_lag
 from order_engine.app.settings import Settings
 from order_engine.domain.errors import RetryLater
 from order_engine.domain.status import OrderStatus

@@ -19,20 +19,20 @@ from order_engine.adapters.pubsub import OrderChannelsPlugin, SerialisedPubSubBa
 from order_engine.adapters.redis_client import redis_from_url
 from order_engine.adapters.sql.pool import create_pool, warm_up
 from order_engine.adapters.sql.repository import SqlOrderRepository
-from order_engine.app.api_docs import openapi_config, redirect_to_trailing_slash
-from order_engine.app.errors import EXCEPTION_HANDLERS
-from order_engine.app.gc_tuning import tune_gc
-from order_engine.app.logging import configure_logging
-from order_engine.app.loop_monitor import watch_loop_lag
-from order_engine.app.routes_health import health, live
-from order_engine.app.routes_orders import OrdersController
-from order_engine.app.routes_ws import execute_over_ws, watch_order
-from order_engine.app.schemas import StrictStructSchemaPlugin
-from order_engine.app.security import FailOpenRedisStore, api_rate_limit
+from order_engine.app.http.api_docs import openapi_config, redirect_to_trailing_slash
+from order_engine.app.http.errors import EXCEPTION_HANDLERS
+from order_engine.app.http.health import health, live
+from order_engine.app.http.orders import OrdersController
+from order_engine.app.http.schemas import StrictStructSchemaPlugin
+from order_engine.app.http.security import FailOpenRedisStore, api_rate_limit
+from order_engine.app.live.routes import execute_over_ws, watch_order
+from order_engine.app.live.streams import LiveStreams
+from order_engine.app.runtime.gc_tuning import tune_gc
+from order_engine.app.runtime.logging import configure_logging
+from order_engine.app.runtime.loop_monitor import watch_loop_lag
 from order_engine.app.services import Services
 from order_engine.app.settings import Settings
-from order_engine.app.streams import LiveStreams
-from order_engine.app.worker import order_queue, saq_config
+from order_engine.app.worker.jobs import order_queue, saq_config
 from order_engine.domain.use_cases import SubmitOrder
 
 log = structlog.get_logger("order_engine.api")

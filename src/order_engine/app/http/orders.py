@@ -18,9 +18,9 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from order_engine.adapters.wire import decimal_from_json, order_to_dict
-from order_engine.app.schemas import OrderAccepted, OrderIn, OrderOut, OrderPage, problem_responses
+from order_engine.app.http.schemas import OrderAccepted, OrderIn, OrderOut, OrderPage, problem_responses
+from order_engine.app.http.strict_body import StrictJSON
 from order_engine.app.services import Services
-from order_engine.app.strict_body import StrictJSON
 from order_engine.domain.errors import InvalidOrder
 from order_engine.domain.requests import MAX_IDEMPOTENCY_KEY_LENGTH, OrderRequest
 from order_engine.domain.status import OrderStatus

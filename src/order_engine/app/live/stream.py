@@ -3,7 +3,7 @@
 Subscribe first, then read the snapshot from PostgreSQL, then forward live events
 from Redis, dropping any with seq ≤ what the client has. A gap (an event that
 raced the subscription, or a lost publish) is filled from the order's persisted
-history, and a process-wide re-check (app/streams.py) wakes any stream whose order
+history, and a process-wide re-check (app/live/streams.py) wakes any stream whose order
 moved on without it, so a client always sees seq 1, 2, 3 … exactly once, whatever
 happens to pub/sub. Events, wake-ups and the client leaving all arrive through the
 stream's one subscriber queue: one task per socket does the forwarding.
@@ -24,7 +24,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from order_engine.adapters.notifier import order_channel
 from order_engine.adapters.wire import encode, latest_status_message, status_message
-from order_engine.app.errors import what_is_down
+from order_engine.app.http.errors import what_is_down
 from order_engine.app.services import Services
 from order_engine.domain.order import Order
 from order_engine.domain.status import TERMINAL
@@ -55,7 +55,7 @@ def _head(data: bytes) -> _Head:
 
 
 # Markers put into a stream's own subscriber queue, next to the published events (which are JSON objects).
-_RESYNC = b"resync"  # the process-wide re-check found the order ahead of this client (app/streams.py)
+_RESYNC = b"resync"  # the process-wide re-check found the order ahead of this client (app/live/streams.py)
 _GONE = b"gone"  # the client closed the socket
 
 

@@ -9,7 +9,7 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
-from order_engine.app.schemas import Health, HealthChecks
+from order_engine.app.http.schemas import Health, HealthChecks
 from order_engine.app.services import Services
 
 CHECK_TIMEOUT_S = 2.0
