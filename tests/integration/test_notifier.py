@@ -14,6 +14,7 @@ from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 
 from order_engine.adapters.notifier import RedisStatusNotifier, order_channel
 from order_engine.domain.order import Order
+from order_engine.domain.payloads import Built, Submitted
 from order_engine.domain.requests import OrderRequest, new_order
 from order_engine.domain.status import Step as T
 
@@ -44,14 +45,19 @@ def submitted_order(amount_in: str = "1.25") -> Order:
     order = new_order(OrderRequest("SOL", "USDC", D(amount_in)), uuid.uuid4(), t0)
     order = order.applied(order.change(T.ROUTE, t0 + timedelta(seconds=1), attempt=1, dex_used="raydium"))
     order = order.applied(
-        order.change(T.BUILD, t0 + timedelta(seconds=2), attempt=1, metadata={"minAmountOut": "185.6"})
+        order.change(
+            T.BUILD,
+            t0 + timedelta(seconds=2),
+            attempt=1,
+            payload=Built("raydium", D("187.5"), D("187.5"), D("185.6"), 100, True, False, "4vJ9", 2),
+        )
     )
     return order.applied(
         order.change(
             T.SUBMIT,
             t0 + timedelta(seconds=3),
             attempt=2,
-            metadata={"txHash": "5Sig", "attempt": 2},
+            payload=Submitted("5Sig"),
             tx_hash="5Sig",
             executed_price=D("150.000000001"),
             amount_out=D("186.927652"),
@@ -76,14 +82,14 @@ async def test_published_status_reaches_subscriber_on_another_connection(notifie
         assert payload["orderId"] == str(order.id)
         assert (payload["seq"], payload["status"]) == (4, "submitted")
         assert payload["timestamp"] == "2025-03-01T09:30:03.123456Z"
-        assert payload["metadata"] == {"txHash": "5Sig", "attempt": 2}
+        assert payload["metadata"] == {"txHash": "5Sig"}
 
         full = payload["order"]
         assert full["orderId"] == str(order.id) and full["status"] == "submitted"
         assert (full["amountIn"], full["executedPrice"], full["amountOut"]) == ("1.25", "150.000000001", "186.927652")
         assert (full["dexUsed"], full["txHash"], full["attempts"]) == ("raydium", "5Sig", 2)
         assert [e["status"] for e in full["statusHistory"]] == ["pending", "routing", "building", "submitted"]
-        assert full["statusHistory"][2]["metadata"] == {"minAmountOut": "185.6"}
+        assert full["statusHistory"][2]["metadata"]["minAmountOut"] == "185.6"
 
         assert await next_message(bystander, timeout=0.5) is None
         seen = await next_message(everything)

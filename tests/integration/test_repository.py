@@ -16,12 +16,25 @@ from sqlalchemy import text
 from order_engine.adapters.sql.database import migrate
 from order_engine.domain.errors import StaleTransition
 from order_engine.domain.order import Order, StatusEntry
+from order_engine.domain.payloads import Built, Confirmed, Retry, Routed, Submitted
+from order_engine.domain.quotes import Quote
 from order_engine.domain.requests import OrderRequest, new_order
 from order_engine.domain.status import OrderStatus as S
 from order_engine.domain.status import OrderType
 from order_engine.domain.status import Step as T
 
 MAX_UUID = uuid.UUID(int=2**128 - 1)
+
+
+ROUTED = Routed(
+    quotes=(Quote("raydium", D("150.1"), D("0.003"), D("0.000000001"), D("0.000000149")),),
+    unavailable={"meteora": "meteora: quote request timed out"},
+    chosen="raydium",
+    reason="raydium was the only venue that quoted (ünï)",
+    quote_ms=3,
+    attempt_started_at=datetime(2025, 1, 1, 12, 0, 0, 123456, tzinfo=UTC),
+)
+BUILT = Built("raydium", D("150.1"), D("0.000000149"), D("0.000000148"), 50, True, False, "4vJ9", 2)
 
 
 def pending(amount: str = "1.5", *, at: datetime | None = None, key: str | None = None) -> Order:
@@ -49,12 +62,10 @@ async def test_add_then_get_round_trips_every_field_exactly(repo):
         slippage_bps=137,
         status=S.SUBMITTED,
         status_history=(
-            StatusEntry(S.PENDING, t0, {}),
-            StatusEntry(
-                S.ROUTING, t0 + timedelta(microseconds=1), {"quotes": [{"venue": "raydium", "price": "150.1"}]}
-            ),
-            StatusEntry(S.BUILDING, t0 + timedelta(milliseconds=5), {"minAmountOut": "0.000000149", "note": "ünï"}),
-            StatusEntry(S.SUBMITTED, t0 + timedelta(seconds=1), {"txHash": "5abc", "attempt": 2, "ok": True}),
+            StatusEntry(S.PENDING, t0),
+            StatusEntry(S.ROUTING, t0 + timedelta(microseconds=1), ROUTED),
+            StatusEntry(S.BUILDING, t0 + timedelta(milliseconds=5), BUILT),
+            StatusEntry(S.SUBMITTED, t0 + timedelta(seconds=1), Submitted("5abc", found_on_chain=True)),
         ),
         created_at=t0,
         updated_at=t0 + timedelta(seconds=1),
@@ -75,8 +86,9 @@ async def test_add_then_get_round_trips_every_field_exactly(repo):
     assert str(fetched.amount_in) == str(D("0.000000001")) and fetched.amount_in.as_tuple() == (0, (1,), -9)
     assert fetched.executed_price.as_tuple() == D("123456789.123456").as_tuple()
     assert [e.timestamp for e in fetched.status_history] == [e.timestamp for e in order.status_history]
-    assert fetched.status_history[1].metadata == {"quotes": [{"venue": "raydium", "price": "150.1"}]}
-    assert fetched.status_history[3].metadata == {"txHash": "5abc", "attempt": 2, "ok": True}
+    assert fetched.status_history[1].payload == ROUTED and fetched.status_history[2].payload == BUILT
+    assert fetched.status_history[2].payload.min_amount_out.as_tuple() == D("0.000000148").as_tuple()
+    assert fetched.status_history[3].payload == Submitted("5abc", found_on_chain=True)
     assert fetched.seq == 4
 
 
@@ -90,15 +102,16 @@ async def test_get_unknown_order_is_none(repo):
 async def test_apply_walks_all_five_statuses_and_stores_results(repo):
     order = await repo.add(pending("2.5"))
     t = order.created_at
+    confirmed = Confirmed("sig-1", D("150.123456789"), D("374.182912"), slot=7, execution_ms=2100)
     steps = [
-        (T.ROUTE, 1, {"chosen": "raydium"}, {"dex_used": "raydium"}),
-        (T.BUILD, 1, {"minAmountOut": "372.5"}, {}),
-        (T.SUBMIT, 2, {"txHash": "sig-1"}, {"tx_hash": "sig-1"}),
-        (T.CONFIRM, 2, {"slot": 7}, {"executed_price": D("150.123456789"), "amount_out": D("374.182912")}),
+        (T.ROUTE, 1, ROUTED, {"dex_used": "raydium"}),
+        (T.BUILD, 1, BUILT, {}),
+        (T.SUBMIT, 2, Submitted("sig-1"), {"tx_hash": "sig-1"}),
+        (T.CONFIRM, 2, confirmed, {"executed_price": D("150.123456789"), "amount_out": D("374.182912")}),
     ]
     current, expected = order, order
-    for i, (trigger, attempt, metadata, updates) in enumerate(steps, start=1):
-        change = current.change(trigger, t + timedelta(seconds=i), attempt=attempt, metadata=metadata, **updates)
+    for i, (trigger, attempt, payload, updates) in enumerate(steps, start=1):
+        change = current.change(trigger, t + timedelta(seconds=i), attempt=attempt, payload=payload, **updates)
         expected = expected.applied(change)
         current = await repo.apply(change)
         assert current == expected
@@ -109,7 +122,7 @@ async def test_apply_walks_all_five_statuses_and_stores_results(repo):
     assert current.executed_price == D("150.123456789") and current.amount_out == D("374.182912")
     assert current.attempts == 2
     assert current.updated_at == t + timedelta(seconds=4)
-    assert current.status_history[3].metadata == {"txHash": "sig-1"}
+    assert current.status_history[3].payload == Submitted("sig-1") and current.status_history[4].payload == confirmed
     assert await repo.get(order.id) == current
 
 
@@ -149,8 +162,8 @@ async def test_retry_self_transition_is_guarded_by_seq(repo):
     order = await repo.add(pending())
     routed = await repo.apply(order.change(T.ROUTE, datetime.now(UTC), attempt=1))
     now = datetime.now(UTC)
-    a = routed.change(T.RETRY, now, attempt=2, metadata={"by": "a"})
-    b = routed.change(T.RETRY, now, attempt=2, metadata={"by": "b"})
+    a = routed.change(T.RETRY, now, attempt=2, payload=Retry(2, 3, "by a", "building", 1.0))
+    b = routed.change(T.RETRY, now, attempt=2, payload=Retry(2, 3, "by b", "building", 1.0))
     assert (a.expected_status, a.expected_seq) == (b.expected_status, b.expected_seq) == (S.ROUTING, 2)
 
     results = await asyncio.gather(repo.apply(a), repo.apply(b), return_exceptions=True)
@@ -159,7 +172,7 @@ async def test_retry_self_transition_is_guarded_by_seq(repo):
     assert len(wins) == 1 and sum(isinstance(r, StaleTransition) for r in results) == 1, results
     final = await repo.get(order.id)
     assert [e.status for e in final.status_history] == [S.PENDING, S.ROUTING, S.ROUTING]
-    assert final.status_history[-1].metadata in ({"by": "a"}, {"by": "b"})
+    assert final.status_history[-1].payload.error in ("by a", "by b")
     assert final.attempts == 2
 
     with pytest.raises(StaleTransition):  # replaying a retry from the old snapshot

@@ -11,10 +11,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
 from order_engine.domain.errors import OrderNotFound
+from order_engine.domain.events import Event, Listener, StatusChanged
 from order_engine.domain.order import Order, StatusChange
 from order_engine.domain.ports import SwapRequest, SwapResult
 from order_engine.domain.quotes import Quote, amount_out_after_fee
@@ -134,6 +136,29 @@ class FakeQueue:
         self.enqueued.append(order_id)
         self.live.add(order_id)
         return not live
+
+
+class RecordingListener:
+    """Every event the use case emitted, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    async def __call__(self, event: Event) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+def publishing_to(notifier: RecordingNotifier) -> Listener:
+    """A listener that publishes each committed status change, as the app's broadcaster does."""
+
+    async def publish(event: Event) -> None:
+        if isinstance(event, StatusChanged):
+            await notifier.publish(event.order)
+
+    return publish
 
 
 class RecordingNotifier:

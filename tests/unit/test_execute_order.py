@@ -14,15 +14,31 @@ from decimal import Decimal as D
 
 import attrs
 import pytest
-from fakes import FakeChain, FakeClock, InMemoryOrderRepository, RecordingNotifier, ScriptedVenue
+from fakes import (
+    FakeChain,
+    FakeClock,
+    InMemoryOrderRepository,
+    RecordingListener,
+    RecordingNotifier,
+    ScriptedVenue,
+    publishing_to,
+)
 
+from order_engine.adapters.wire import payload_to_dict
 from order_engine.domain.errors import DexUnavailable, RetryLater, SlippageExceeded, UnsupportedPair
+from order_engine.domain.events import EventBus, RoutingDecided, StatusChanged
 from order_engine.domain.order import Order
 from order_engine.domain.ports import SwapRequest
 from order_engine.domain.requests import OrderRequest, new_order, validate
 from order_engine.domain.status import OrderStatus as S
 from order_engine.domain.status import OrderType, Step
 from order_engine.domain.use_cases import ExecuteOrder
+
+
+def meta(entry) -> dict:
+    """An entry's payload as the API and the live streams show it (the shape the README documents)."""
+    return payload_to_dict(entry.payload)
+
 
 HAPPY = [S.PENDING, S.ROUTING, S.BUILDING, S.SUBMITTED, S.CONFIRMED]
 
@@ -48,6 +64,7 @@ class Rig:
     venues: list[ScriptedVenue]
     execute: ExecuteOrder
     order_id: uuid.UUID
+    recorded: RecordingListener
 
     async def order(self) -> Order:
         order = await self.repo.get(self.order_id)
@@ -66,8 +83,10 @@ def rig(*, venues=None, chain=None, notifier=None, amount_in=D("1.5")) -> Rig:
     request = validate(OrderRequest(token_in="SOL", token_out="USDC", amount_in=amount_in, slippage_bps=75))
     order = new_order(request, uuid.uuid4(), clock.now())
     repo.put(order)
-    execute = ExecuteOrder(repo=repo, venues=venues, chain=chain, notifier=notifier, clock=clock, retry_base_s=2.0)
-    return Rig(repo, chain, notifier, clock, venues, execute, order.id)
+    recorded = RecordingListener()
+    events = EventBus([recorded, publishing_to(notifier)])
+    execute = ExecuteOrder(repo=repo, venues=venues, chain=chain, events=events, clock=clock, retry_base_s=2.0)
+    return Rig(repo, chain, notifier, clock, venues, execute, order.id, recorded)
 
 
 # --- happy path -------------------------------------------------------------------------
@@ -86,6 +105,16 @@ async def test_happy_path_runs_every_step_once_in_order():
     stamps = [e.timestamp for e in order.status_history]
     assert stamps == sorted(stamps) and len(set(stamps)) == 5
     assert order.attempts == 1
+    # Each change was announced once, after it was written, with the step that made it; routing is told too.
+    assert [(type(e).__name__, getattr(e, "step", None)) for e in r.recorded.events] == [
+        ("RoutingDecided", None),
+        ("StatusChanged", Step.ROUTE),
+        ("StatusChanged", Step.BUILD),
+        ("StatusChanged", Step.SUBMIT),
+        ("StatusChanged", Step.CONFIRM),
+    ]
+    assert [e.order.seq for e in r.recorded.of(StatusChanged)] == [2, 3, 4, 5]
+    assert r.recorded.of(RoutingDecided)[0].chosen == "meteora"
     assert [v.calls for v in r.venues] == [[1], [1]]
     assert order == await r.order()
 
@@ -94,7 +123,7 @@ async def test_happy_path_routing_metadata_holds_both_quotes_and_the_choice():
     r = rig()
     order = await r.execute(r.order_id)
     assert order.dex_used == "meteora"
-    routing = order.last_entry(S.ROUTING).metadata
+    routing = meta(order.last_entry(S.ROUTING))
     assert routing["quotes"] == [
         {"venue": "raydium", "price": "101.2", "feeRate": "0.0025", "amountIn": "1.5",
          "amountOut": "151.420500", "estimatedFeeLamports": 5000},
@@ -110,7 +139,7 @@ async def test_happy_path_routing_metadata_holds_both_quotes_and_the_choice():
 async def test_happy_path_building_metadata_has_exact_slippage_floor():
     r = rig()
     order = await r.execute(r.order_id)
-    building = dict(order.last_entry(S.BUILDING).metadata)
+    building = meta(order.last_entry(S.BUILDING))
     assert isinstance(building.pop("blockhashMs"), int)
     assert building == {
         "dexUsed": "meteora",
@@ -142,8 +171,8 @@ async def test_happy_path_confirmed_order_carries_the_settlement():
     assert order.executed_price == D("101.41")
     assert order.amount_out == D("151.650000")
     assert order.failure_reason is None
-    assert dict(order.last_entry(S.SUBMITTED).metadata) == {"txHash": signature}
-    confirmed = order.last_entry(S.CONFIRMED).metadata
+    assert meta(order.last_entry(S.SUBMITTED)) == {"txHash": signature}
+    confirmed = meta(order.last_entry(S.CONFIRMED))
     assert (confirmed["txHash"], confirmed["executedPrice"], confirmed["amountOut"]) == (
         signature,
         "101.41",
@@ -160,12 +189,12 @@ async def test_one_venue_down_still_routes_to_the_other(error):
     order = await r.execute(r.order_id)
     assert order.status is S.CONFIRMED
     assert order.dex_used == "raydium"
-    routing = order.last_entry(S.ROUTING).metadata
+    routing = meta(order.last_entry(S.ROUTING))
     assert [q["venue"] for q in routing["quotes"]] == ["raydium"]
     assert routing["unavailable"] == {"meteora": str(error)}
     assert routing["reason"] == "raydium was the only venue that quoted"
     # raydium: 151.420500 → min 151.420500 × 0.9925 = 150.28484625 → 150.284846
-    assert order.last_entry(S.BUILDING).metadata["minAmountOut"] == "150.284846"
+    assert meta(order.last_entry(S.BUILDING))["minAmountOut"] == "150.284846"
 
 
 # --- transient errors ---------------------------------------------------------------------
@@ -228,7 +257,7 @@ async def test_transient_error_then_success(stage, make_rig, error, statuses):
     after_first = await r.order()
     retry = after_first.status_history[-1]
     assert retry.status is after_first.status_history[-2].status  # a self-transition
-    assert dict(retry.metadata) == {
+    assert meta(retry) == {
         "attempt": 1, "maxAttempts": 3, "error": error, "stage": stage, "retryInS": 2.0,
     }  # fmt: skip
     assert after_first.attempts == 1
@@ -260,9 +289,9 @@ async def test_transient_error_on_every_attempt_fails_on_the_last():
     assert order.failure_reason == reason
     assert order.attempts == 3
     assert [e.status for e in order.status_history] == [S.PENDING, S.PENDING, S.PENDING, S.FAILED]
-    assert [e.metadata["retryInS"] for e in order.status_history[1:3]] == [2.0, 4.0]
-    assert [e.metadata["attempt"] for e in order.status_history[1:3]] == [1, 2]
-    assert dict(order.status_history[-1].metadata) == {"reason": reason, "attempts": 3, "stage": "routing"}
+    assert [meta(e)["retryInS"] for e in order.status_history[1:3]] == [2.0, 4.0]
+    assert [meta(e)["attempt"] for e in order.status_history[1:3]] == [1, 2]
+    assert meta(order.status_history[-1]) == {"reason": reason, "attempts": 3, "stage": "routing"}
     assert [v.calls for v in r.venues] == [[1, 2, 3], [1, 2, 3]]
     assert r.chain.submit_calls == 0
     assert r.notifier.statuses() == [S.PENDING, S.PENDING, S.FAILED]
@@ -270,7 +299,7 @@ async def test_transient_error_on_every_attempt_fails_on_the_last():
 
 @pytest.mark.parametrize(("attempt", "delay"), [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0)])
 def test_retry_delay_doubles_from_the_base(attempt, delay):
-    execute = ExecuteOrder(repo=None, venues=[], chain=None, notifier=None, clock=None, retry_base_s=0.5)
+    execute = ExecuteOrder(repo=None, venues=[], chain=None, events=EventBus(), clock=None, retry_base_s=0.5)
     assert execute.retry_delay(attempt) == delay
 
 
@@ -283,7 +312,7 @@ async def test_slippage_at_confirmation_fails_at_once():
     assert order.status is S.FAILED
     assert order.failure_reason == "slippage exceeded"
     assert [e.status for e in order.status_history] == [*HAPPY[:4], S.FAILED]
-    assert dict(order.status_history[-1].metadata) == {
+    assert meta(order.status_history[-1]) == {
         "reason": "slippage exceeded", "attempts": 1, "stage": "confirming",
         "amountOut": "150.1", "minAmountOut": "150.709718",
     }  # fmt: skip
@@ -296,7 +325,7 @@ async def test_slippage_rejected_at_submit_fails_at_once():
     order = await r.execute(r.order_id, attempt=1)
     assert order.status is S.FAILED
     assert order.failure_reason == "slippage exceeded"
-    assert order.status_history[-1].metadata["stage"] == "submitting"
+    assert meta(order.status_history[-1])["stage"] == "submitting"
     assert [e.status for e in order.status_history] == [S.PENDING, S.ROUTING, S.BUILDING, S.FAILED]
 
 
@@ -305,7 +334,7 @@ async def test_pair_no_venue_trades_fails_at_once():
     order = await r.execute(r.order_id, attempt=1)
     assert order.status is S.FAILED
     assert order.failure_reason == "no SOL/USDC pool"
-    assert dict(order.status_history[-1].metadata) == {"reason": "no SOL/USDC pool", "attempts": 1, "stage": "routing"}
+    assert meta(order.status_history[-1]) == {"reason": "no SOL/USDC pool", "attempts": 1, "stage": "routing"}
     assert order.seq == 2
 
 
@@ -325,7 +354,7 @@ async def test_dust_fails_at_routing_and_never_reaches_the_chain(amount_in, expe
     assert order.failure_reason.startswith("amount too small: ")
     assert "0.000001 USDC" in order.failure_reason  # names the smallest unit
     assert [e.status for e in order.status_history] == [S.PENDING, S.FAILED]
-    metadata = dict(order.status_history[-1].metadata)
+    metadata = meta(order.status_history[-1])
     assert metadata == {
         "reason": order.failure_reason, "attempts": 1, "stage": "routing",
         "expectedAmountOut": expected, "minAmountOut": floor,
@@ -338,7 +367,7 @@ async def test_a_floor_of_one_unit_executes():
     r.chain.amount_out = D("0.000002")
     order = await r.execute(r.order_id, attempt=1)
     assert order.status is S.CONFIRMED
-    assert order.status_history[2].metadata["minAmountOut"] == "0.000001"
+    assert meta(order.status_history[2])["minAmountOut"] == "0.000001"
 
 
 # --- duplicates, crashes, races ---------------------------------------------------------------
@@ -393,7 +422,7 @@ async def test_resume_after_crash_between_send_and_record_does_not_execute_twice
     assert order.tx_hash == FakeChain.signature_for(r.order_id)
     assert r.chain.submit_calls == 1  # the resumed attempt asked the chain first and sent nothing
     assert r.chain.executions[r.order_id] == 1
-    assert order.last_entry(S.SUBMITTED).metadata == {"txHash": order.tx_hash, "foundOnChain": True}
+    assert meta(order.last_entry(S.SUBMITTED)) == {"txHash": order.tx_hash, "foundOnChain": True}
 
 
 class MeddlingVenue(ScriptedVenue):
@@ -456,7 +485,7 @@ async def test_failing_notifier_does_not_fail_the_order():
 async def test_a_job_for_an_order_cancelled_while_pending_does_nothing():
     r = rig()
     order = await r.order()
-    await r.repo.apply(order.change(Step.CANCEL, r.clock.now(), attempt=0, metadata={"reason": "client"}))
+    await r.repo.apply(order.change(Step.CANCEL, r.clock.now(), attempt=0))
     assert (await r.execute(r.order_id, attempt=1)).status is S.CANCELLED
     assert [q.calls for q in r.venues] == [[], []] and r.chain.submit_calls == 0
     assert await r.statuses() == [S.PENDING, S.CANCELLED]

@@ -5,8 +5,10 @@ from decimal import Decimal as D
 import pytest
 from fakes import T0
 
+from order_engine.adapters.wire import entry_to_dict
 from order_engine.domain.errors import IllegalTransition, StaleTransition
 from order_engine.domain.order import StatusEntry
+from order_engine.domain.payloads import Created, Routed, Submitted
 from order_engine.domain.requests import OrderRequest, new_order
 from order_engine.domain.status import OrderStatus as S
 from order_engine.domain.status import Step as T
@@ -20,22 +22,25 @@ def pending():
     return new_order(OrderRequest("SOL", "USDC", D("1")), uuid.uuid4(), T0)
 
 
+ROUTED = Routed(quotes=(), unavailable={}, chosen="raydium", reason="only venue", quote_ms=1, attempt_started_at=T0)
+
+
 def test_change_is_guarded_on_current_status_and_seq(pending):
-    change = pending.change(T.ROUTE, T1, attempt=1, metadata={"chosen": "raydium"}, dex_used="raydium")
+    change = pending.change(T.ROUTE, T1, attempt=1, payload=ROUTED, dex_used="raydium")
     assert change.order_id == pending.id
-    assert (change.expected_status, change.expected_seq, change.seq) == (S.PENDING, 1, 2)
-    assert change.entry == StatusEntry(S.ROUTING, T1, {"chosen": "raydium"})
+    assert (change.expected_status, change.expected_seq, change.seq, change.step) == (S.PENDING, 1, 2, T.ROUTE)
+    assert change.entry == StatusEntry(S.ROUTING, T1, ROUTED)
     assert dict(change.updates) == {"dex_used": "raydium"}
     assert pending.status is S.PENDING  # change() does not mutate
 
 
 def test_applied_moves_status_appends_history_and_sets_updates(pending):
-    routed = pending.applied(pending.change(T.ROUTE, T1, attempt=1, metadata={"a": 1}, dex_used="meteora"))
+    routed = pending.applied(pending.change(T.ROUTE, T1, attempt=1, payload=ROUTED, dex_used="meteora"))
     assert routed.status is S.ROUTING
     assert routed.seq == 2
     assert [e.status for e in routed.status_history] == [S.PENDING, S.ROUTING]
     assert routed.status_history[0] == pending.status_history[0]
-    assert dict(routed.status_history[1].metadata) == {"a": 1}
+    assert routed.status_history[1].payload == ROUTED
     assert routed.dex_used == "meteora"
     assert routed.updated_at == T1
     assert routed.created_at == T0
@@ -53,8 +58,8 @@ def test_seq_increments_on_retry_self_transition(pending):
 
 
 def test_last_entry_finds_the_entry_for_a_status(pending):
-    routed = pending.applied(pending.change(T.ROUTE, T1, attempt=1, metadata={"chosen": "x"}))
-    assert dict(routed.last_entry(S.ROUTING).metadata) == {"chosen": "x"}
+    routed = pending.applied(pending.change(T.ROUTE, T1, attempt=1, payload=ROUTED))
+    assert routed.last_entry(S.ROUTING).payload == ROUTED
     assert routed.last_entry(S.PENDING) == pending.status_history[0]
     assert routed.last_entry(S.BUILDING) is None
 
@@ -66,12 +71,9 @@ def test_attempts_is_the_max_seen(pending):
     assert back.attempts == 3
 
 
-def test_metadata_defaults_to_empty_and_is_copied(pending):
-    meta = {"k": "v"}
-    change = pending.change(T.RETRY, T1, attempt=1, metadata=meta)
-    meta["k"] = "changed"
-    assert dict(change.entry.metadata) == {"k": "v"}
-    assert dict(pending.change(T.RETRY, T1, attempt=1).entry.metadata) == {}
+def test_an_entry_without_a_payload_records_nothing(pending):
+    assert pending.change(T.RETRY, T1, attempt=1).entry.payload == Created()
+    assert pending.status_history[0].payload == Created()
 
 
 @pytest.mark.parametrize("field", ["status", "amount_in", "seq", "id", "attempts"])
@@ -143,5 +145,9 @@ def test_two_changes_from_one_snapshot_only_the_first_applies(pending):
 
 
 def test_entry_to_dict_uses_z_suffix():
-    entry = StatusEntry(S.ROUTING, T0, {"x": 1})
-    assert entry.to_dict() == {"status": "routing", "timestamp": "2025-01-01T12:00:00Z", "metadata": {"x": 1}}
+    entry = StatusEntry(S.SUBMITTED, T0, Submitted("5Sig"))
+    assert entry_to_dict(entry) == {
+        "status": "submitted",
+        "timestamp": "2025-01-01T12:00:00Z",
+        "metadata": {"txHash": "5Sig"},
+    }

@@ -20,8 +20,7 @@ async def stored(
     order = new_order(OrderRequest("SOL", "USDC", Decimal("1")), uuid.uuid4(), clock.now())
     order = await repo.add(attrs.evolve(order, order_type=order_type))
     for trigger in triggers:
-        metadata = {"quotes": []} if trigger is Step.ROUTE else {}
-        order = await repo.apply(order.change(trigger, clock.now(), attempt=1, metadata=metadata))
+        order = await repo.apply(order.change(trigger, clock.now(), attempt=1))
     return order.id
 
 

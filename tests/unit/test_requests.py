@@ -6,6 +6,7 @@ import pytest
 from fakes import T0
 
 from order_engine.domain.errors import InvalidOrder
+from order_engine.domain.payloads import Created
 from order_engine.domain.requests import DEFAULT_SLIPPAGE_BPS, OrderRequest, new_order, validate
 from order_engine.domain.status import OrderStatus, OrderType
 
@@ -99,7 +100,7 @@ def test_new_order_is_pending_at_seq_1_with_one_entry():
     assert order.seq == 1
     assert len(order.status_history) == 1
     entry = order.status_history[0]
-    assert (entry.status, entry.timestamp, dict(entry.metadata)) == (OrderStatus.PENDING, T0, {})
+    assert (entry.status, entry.timestamp, entry.payload) == (OrderStatus.PENDING, T0, Created())
     assert (order.token_in, order.token_out, order.amount_in, order.slippage_bps) == ("SOL", "USDC", D("1.5"), 50)
     assert order.order_type is OrderType.MARKET
     assert order.created_at == order.updated_at == T0

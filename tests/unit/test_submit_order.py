@@ -82,7 +82,7 @@ async def test_enqueue_failure_closes_the_stored_order_and_rejects():
     order = await repo.get(ORDER_ID)
     assert order.status is OrderStatus.FAILED and order.seq == 2
     assert order.failure_reason == "not accepted: queue unavailable"
-    assert order.status_history[-1].metadata["stage"] == "queueing"
+    assert order.status_history[-1].payload.stage == "queueing"
     assert queue.enqueued == []
 
 

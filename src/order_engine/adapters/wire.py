@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +12,9 @@ import msgspec
 from order_engine.domain.errors import InvalidOrder
 from order_engine.domain.money import PLAIN_DECIMAL_RULE, dec_str, parse_amount
 from order_engine.domain.order import Order, StatusEntry
+from order_engine.domain.payloads import Built, Confirmed, Created, Failed, Payload, Retry, Routed, Submitted
+from order_engine.domain.quotes import Quote
+from order_engine.domain.status import OrderStatus
 
 
 def _s(value: Decimal | None) -> str | None:
@@ -18,6 +23,154 @@ def _s(value: Decimal | None) -> str | None:
 
 def _ts(value: Any) -> str:
     return value.isoformat().replace("+00:00", "Z")
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _d(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+# --- status entries: the one place that knows their JSON shape (history column, API, live streams) ----------
+
+
+def quote_to_dict(q: Quote) -> dict[str, Any]:
+    return {
+        "venue": q.venue,
+        "price": dec_str(q.price),
+        "feeRate": dec_str(q.fee_rate),
+        "amountIn": dec_str(q.amount_in),
+        "amountOut": dec_str(q.amount_out),
+        "estimatedFeeLamports": q.estimated_fee_lamports,
+    }
+
+
+def quote_from_dict(raw: dict[str, Any]) -> Quote:
+    return Quote(
+        venue=raw["venue"],
+        price=Decimal(raw["price"]),
+        fee_rate=Decimal(raw["feeRate"]),
+        amount_in=Decimal(raw["amountIn"]),
+        amount_out=Decimal(raw["amountOut"]),
+        estimated_fee_lamports=raw.get("estimatedFeeLamports", 5000),
+    )
+
+
+def _failed_to_dict(p: Failed) -> dict[str, Any]:
+    out: dict[str, Any] = {"reason": p.reason, "attempts": p.attempts, "stage": p.stage}
+    for key, value in (
+        ("amountOut", p.amount_out),
+        ("expectedAmountOut", p.expected_amount_out),
+        ("minAmountOut", p.min_amount_out),
+    ):
+        if value is not None:
+            out[key] = dec_str(value)
+    return out
+
+
+_TO_DICT: dict[type, Callable[[Any], dict[str, Any]]] = {
+    Created: lambda p: {},
+    Retry: lambda p: {
+        "attempt": p.attempt,
+        "maxAttempts": p.max_attempts,
+        "error": p.error,
+        "stage": p.stage,
+        "retryInS": p.retry_in_s,
+    },
+    Routed: lambda p: {
+        "quotes": [quote_to_dict(q) for q in p.quotes],
+        "unavailable": dict(p.unavailable),
+        "chosen": p.chosen,
+        "reason": p.reason,
+        "quoteMs": p.quote_ms,
+        "attemptStartedAt": _ts(p.attempt_started_at),
+    },
+    Built: lambda p: {
+        "dexUsed": p.dex_used,
+        "quotedPrice": dec_str(p.quoted_price),
+        "expectedAmountOut": dec_str(p.expected_amount_out),
+        "minAmountOut": dec_str(p.min_amount_out),
+        "slippageBps": p.slippage_bps,
+        "wrapSol": p.wrap_sol,
+        "unwrapSol": p.unwrap_sol,
+        "recentBlockhash": p.recent_blockhash,
+        "blockhashMs": p.blockhash_ms,
+    },
+    Submitted: lambda p: {"txHash": p.tx_hash, **({"foundOnChain": True} if p.found_on_chain else {})},
+    Confirmed: lambda p: {
+        "txHash": p.tx_hash,
+        "executedPrice": dec_str(p.executed_price),
+        "amountOut": dec_str(p.amount_out),
+        "slot": p.slot,
+        "executionMs": p.execution_ms,
+    },
+    Failed: _failed_to_dict,
+}
+
+
+def payload_to_dict(payload: Payload) -> dict[str, Any]:
+    return _TO_DICT[type(payload)](payload)
+
+
+def payload_from_dict(status: OrderStatus, raw: dict[str, Any]) -> Payload:
+    """The payload an entry of `status` holds, from its JSON (a repeated status with attempt/error is a retry)."""
+    if not raw:
+        return Created()
+    if "attempt" in raw and "error" in raw:
+        return Retry(raw["attempt"], raw["maxAttempts"], raw["error"], raw["stage"], raw["retryInS"])
+    match status:
+        case OrderStatus.ROUTING:
+            return Routed(
+                quotes=tuple(quote_from_dict(q) for q in raw["quotes"]),
+                unavailable=raw.get("unavailable", {}),
+                chosen=raw["chosen"],
+                reason=raw["reason"],
+                quote_ms=raw.get("quoteMs", 0),
+                attempt_started_at=_time(raw["attemptStartedAt"]),
+            )
+        case OrderStatus.BUILDING:
+            return Built(
+                dex_used=raw["dexUsed"],
+                quoted_price=Decimal(raw["quotedPrice"]),
+                expected_amount_out=Decimal(raw["expectedAmountOut"]),
+                min_amount_out=Decimal(raw["minAmountOut"]),
+                slippage_bps=raw["slippageBps"],
+                wrap_sol=raw["wrapSol"],
+                unwrap_sol=raw["unwrapSol"],
+                recent_blockhash=raw["recentBlockhash"],
+                blockhash_ms=raw.get("blockhashMs", 0),
+            )
+        case OrderStatus.SUBMITTED:
+            return Submitted(raw["txHash"], bool(raw.get("foundOnChain", False)))
+        case OrderStatus.CONFIRMED:
+            return Confirmed(
+                tx_hash=raw["txHash"],
+                executed_price=Decimal(raw["executedPrice"]),
+                amount_out=Decimal(raw["amountOut"]),
+                slot=raw["slot"],
+                execution_ms=raw.get("executionMs", 0),
+            )
+        case OrderStatus.FAILED:
+            return Failed(
+                reason=raw["reason"],
+                attempts=raw.get("attempts", 0),
+                stage=raw.get("stage", ""),
+                amount_out=_d(raw.get("amountOut")),
+                min_amount_out=_d(raw.get("minAmountOut")),
+                expected_amount_out=_d(raw.get("expectedAmountOut")),
+            )
+    return Created()
+
+
+def entry_to_dict(entry: StatusEntry) -> dict[str, Any]:
+    return {"status": entry.status.value, "timestamp": _ts(entry.timestamp), "metadata": payload_to_dict(entry.payload)}
+
+
+def entry_from_dict(raw: dict[str, Any]) -> StatusEntry:
+    status = OrderStatus(raw["status"])
+    return StatusEntry(status, _time(raw["timestamp"]), payload_from_dict(status, raw.get("metadata") or {}))
 
 
 def decimal_from_json(token: msgspec.Raw | bytes, field: str) -> Decimal:
@@ -51,7 +204,7 @@ def order_to_dict(order: Order) -> dict[str, Any]:
         "txHash": order.tx_hash,
         "failureReason": order.failure_reason,
         "attempts": order.attempts,
-        "statusHistory": [e.to_dict() for e in order.status_history],
+        "statusHistory": [entry_to_dict(e) for e in order.status_history],
         "createdAt": _ts(order.created_at),
         "updatedAt": _ts(order.updated_at),
     }
@@ -67,7 +220,7 @@ def status_message(
         "seq": seq,
         "status": entry.status.value,
         "timestamp": _ts(entry.timestamp),
-        "metadata": dict(entry.metadata),
+        "metadata": payload_to_dict(entry.payload),
         "order": snapshot if snapshot is not None else order_to_dict(order),
     }
 

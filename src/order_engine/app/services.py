@@ -1,4 +1,4 @@
-"""The composition root for the API process: built once in the app's lifespan."""
+"""What the API's handlers get (built once in the app's lifespan from bootstrap): ports and process-wide state."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import asyncpg
 from redis.asyncio import Redis
 
-from order_engine.adapters.sql.repository import SqlOrderRepository
 from order_engine.app.live.streams import LiveStreams
 from order_engine.app.settings import Settings
+from order_engine.domain.ports import OrderRepository
 from order_engine.domain.use_cases import SubmitOrder
 
 
@@ -18,6 +18,6 @@ class Services:
     settings: Settings
     pool: asyncpg.Pool
     redis: Redis
-    repo: SqlOrderRepository
+    repo: OrderRepository
     submit: SubmitOrder
     streams: LiveStreams

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from order_engine.domain.payloads import Created, Payload
 from order_engine.domain.status import OrderStatus, OrderType, Step, next_status
 
 
@@ -17,14 +18,7 @@ from order_engine.domain.status import OrderStatus, OrderType, Step, next_status
 class StatusEntry:
     status: OrderStatus
     timestamp: datetime
-    metadata: Mapping[str, Any] = attrs.field(factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status.value,
-            "timestamp": self.timestamp.isoformat().replace("+00:00", "Z"),
-            "metadata": dict(self.metadata),
-        }
+    payload: Payload = attrs.field(factory=Created)
 
 
 @attrs.frozen
@@ -36,6 +30,7 @@ class StatusChange:
     expected_seq: int
     entry: StatusEntry
     attempt: int
+    step: Step
     updates: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property
@@ -91,7 +86,7 @@ class Order:
         at: datetime,
         *,
         attempt: int,
-        metadata: Mapping[str, Any] | None = None,
+        payload: Payload | None = None,
         **updates: Any,
     ) -> StatusChange:
         """The guarded change `step` makes; raises IllegalTransition for a move the table lacks for this type."""
@@ -103,8 +98,9 @@ class Order:
             order_id=self.id,
             expected_status=self.status,
             expected_seq=self.seq,
-            entry=StatusEntry(new_status, at, dict(metadata or {})),
+            entry=StatusEntry(new_status, at, payload if payload is not None else Created()),
             attempt=attempt,
+            step=step,
             updates=updates,
         )
 

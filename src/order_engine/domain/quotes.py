@@ -23,16 +23,6 @@ class Quote:
     amount_out: Decimal  # after fees, in output-token units
     estimated_fee_lamports: int = 5000
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "venue": self.venue,
-            "price": dec_str(self.price),
-            "feeRate": dec_str(self.fee_rate),
-            "amountIn": dec_str(self.amount_in),
-            "amountOut": dec_str(self.amount_out),
-            "estimatedFeeLamports": self.estimated_fee_lamports,
-        }
-
 
 def amount_out_after_fee(amount_in: Decimal, price: Decimal, fee_rate: Decimal) -> Decimal:
     return amount_in * price * (Decimal(1) - fee_rate)

@@ -111,7 +111,7 @@ def new_order(request: OrderRequest, order_id: uuid.UUID, now: datetime) -> Orde
         amount_in=request.amount_in,
         slippage_bps=request.slippage_bps,
         status=OrderStatus.PENDING,
-        status_history=(StatusEntry(OrderStatus.PENDING, now, {}),),
+        status_history=(StatusEntry(OrderStatus.PENDING, now),),
         created_at=now,
         updated_at=now,
         idempotency_key=request.idempotency_key,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from order_engine.adapters.sql.models import OrderRow
+from order_engine.adapters.wire import entry_from_dict, entry_to_dict
 from order_engine.domain.money import dec_str
-from order_engine.domain.order import Order, StatusEntry
+from order_engine.domain.order import Order
 from order_engine.domain.status import OrderStatus, OrderType
 
 # The orders table's columns, in the order the SQLAlchemy model (and so the migrations) declares them.
@@ -18,14 +18,6 @@ COLUMNS: tuple[str, ...] = tuple(c.name for c in OrderRow.__table__.columns)
 
 def _dec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
-
-
-def _entry(raw: dict[str, Any]) -> StatusEntry:
-    return StatusEntry(
-        status=OrderStatus(raw["status"]),
-        timestamp=datetime.fromisoformat(raw["timestamp"].replace("Z", "+00:00")),
-        metadata=raw.get("metadata") or {},
-    )
 
 
 def order_from_row(row: Mapping[str, Any]) -> Order:
@@ -38,7 +30,7 @@ def order_from_row(row: Mapping[str, Any]) -> Order:
         amount_in=Decimal(row["amount_in"]),
         slippage_bps=row["slippage_bps"],
         status=OrderStatus(row["status"]),
-        status_history=tuple(_entry(e) for e in row["status_history"]),
+        status_history=tuple(entry_from_dict(e) for e in row["status_history"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         attempts=row["attempts"],
@@ -67,7 +59,7 @@ def row_values(order: Order) -> dict[str, Any]:
         "amount_in": dec_str(order.amount_in),
         "slippage_bps": order.slippage_bps,
         "status": order.status.value,
-        "status_history": [e.to_dict() for e in order.status_history],
+        "status_history": [entry_to_dict(e) for e in order.status_history],
         "dex_used": order.dex_used,
         "executed_price": None if order.executed_price is None else dec_str(order.executed_price),
         "amount_out": None if order.amount_out is None else dec_str(order.amount_out),

@@ -15,6 +15,7 @@ from functools import cache
 import asyncpg
 
 from order_engine.adapters.sql.mapping import COLUMNS, order_from_row, row_args, update_values
+from order_engine.adapters.wire import entry_to_dict
 from order_engine.domain.errors import StaleTransition
 from order_engine.domain.order import Order, StatusChange
 from order_engine.domain.status import JOB_DRIVEN, OrderStatus
@@ -119,7 +120,7 @@ class SqlOrderRepository:
             _apply_sql(tuple(updates)),
             change.order_id,
             change.entry.status.value,
-            [change.entry.to_dict()],
+            [entry_to_dict(change.entry)],
             change.entry.timestamp,
             change.attempt,
             change.expected_status.value,

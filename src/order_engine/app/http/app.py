@@ -14,11 +14,11 @@ from litestar.stores.registry import StoreRegistry
 from litestar_saq import SAQPlugin
 
 from order_engine import __version__
-from order_engine.adapters.clock import SystemClock
 from order_engine.adapters.pubsub import OrderChannelsPlugin, SerialisedPubSubBackend
 from order_engine.adapters.redis_client import redis_from_url
 from order_engine.adapters.sql.pool import create_pool, warm_up
 from order_engine.adapters.sql.repository import SqlOrderRepository
+from order_engine.app.bootstrap import bootstrap, order_queue
 from order_engine.app.http.api_docs import openapi_config, redirect_to_trailing_slash
 from order_engine.app.http.errors import EXCEPTION_HANDLERS
 from order_engine.app.http.health import health, live
@@ -32,8 +32,7 @@ from order_engine.app.runtime.logging import configure_logging
 from order_engine.app.runtime.loop_monitor import watch_loop_lag
 from order_engine.app.services import Services
 from order_engine.app.settings import Settings
-from order_engine.app.worker.jobs import order_queue, saq_config
-from order_engine.domain.use_cases import SubmitOrder
+from order_engine.app.worker.jobs import saq_config
 
 log = structlog.get_logger("order_engine.api")
 
@@ -61,11 +60,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             redis=redis,
             repo=repo,
             streams=streams,
-            submit=SubmitOrder(
-                repo=repo,
-                queue=order_queue(settings, queue),
-                clock=SystemClock(),
-            ),
+            submit=bootstrap(settings, repo=repo, queue=order_queue(settings, queue)).submit,
         )
         resync = asyncio.create_task(streams.resync_forever(repo, settings.ws_resync_s))
         warming = asyncio.create_task(warm_up(pool, settings.api_db_pool_size))

@@ -1,4 +1,5 @@
-"""The SAQ side: queue configuration shared by API and worker, and the job that executes orders."""
+"""The SAQ side: queue configuration shared by API and worker, the worker's start-up, and the job that executes
+orders."""
 
 from __future__ import annotations
 
@@ -8,18 +9,15 @@ import uuid
 from typing import Any
 
 import structlog
-from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar_saq import QueueConfig, SAQConfig
 from redis.asyncio import Redis
 
-from order_engine.adapters.clock import SystemClock
-from order_engine.adapters.mock_dex import RedisMockChain, default_venues
-from order_engine.adapters.notifier import RedisStatusNotifier
 from order_engine.adapters.redis_client import reconnecting, redis_from_url
-from order_engine.adapters.saq_queue import EXECUTE_TASK, FAILED_TTL_S, KEEPALIVE_S, SaqOrderQueue
+from order_engine.adapters.saq_queue import EXECUTE_TASK, FAILED_TTL_S, KEEPALIVE_S
 from order_engine.adapters.sql.pool import create_pool
 from order_engine.adapters.sql.repository import SqlOrderRepository
 from order_engine.adapters.throttle import RedisStartThrottle
+from order_engine.app.bootstrap import bootstrap, mock_market, order_queue, redis_notifier
 from order_engine.app.http.security import operator_guard
 from order_engine.app.runtime.gc_tuning import tune_gc
 from order_engine.app.runtime.logging import ExpectedErrors, configure_logging
@@ -48,26 +46,16 @@ async def startup(ctx: dict[str, Any]) -> None:
     pool = await create_pool(settings.sqlalchemy_url, max_size=settings.worker_concurrency + 1)
     redis = redis_from_url(settings.redis_url)
     ctx["pool"], ctx["redis"] = pool, redis
-    ctx["execute"] = ExecuteOrder(
+    venues, chain = mock_market(settings, redis)
+    engine = bootstrap(
+        settings,
         repo=SqlOrderRepository(pool),
-        venues=default_venues(
-            latency_scale=settings.dex_latency_scale, failure_rate=settings.dex_failure_rate, seed=settings.dex_seed
-        ),
-        chain=RedisMockChain(
-            redis,
-            prefix=settings.key_prefix,
-            latency_scale=settings.dex_latency_scale,
-            failure_rate=settings.dex_failure_rate,
-            seed=settings.dex_seed,
-            drift_bps=settings.dex_drift_bps,
-            drift_mean_bps=settings.dex_drift_mean_bps,
-        ),
-        notifier=RedisStatusNotifier(RedisChannelsPubSubBackend(redis=redis), settings.key_prefix),
-        clock=SystemClock(),
-        max_attempts=settings.max_attempts,
-        retry_base_s=settings.retry_delay_base_s,
+        queue=order_queue(settings, ctx["worker"].queue),
+        notifier=redis_notifier(settings, redis),
+        venues=venues,
+        chain=chain,
     )
-    queue = order_queue(settings, ctx["worker"].queue)
+    ctx["execute"] = engine.execute
     if settings.rate_limit:
         ctx["throttle"] = RedisStartThrottle(
             settings.redis_url,
@@ -75,9 +63,7 @@ async def startup(ctx: dict[str, Any]) -> None:
             window_s=settings.rate_limit_window_s,
             prefix=settings.key_prefix,
         )
-    recover = RecoverOrders(
-        repo=SqlOrderRepository(pool), queue=queue, clock=SystemClock(), stale_after_s=settings.recovery_stale_after_s
-    )
+    recover = engine.recover
     ctx["recovery"] = asyncio.create_task(
         recovery_loop(recover, redis, f"{settings.key_prefix}:recovery-lock", settings.recovery_interval_s)
     )
@@ -89,16 +75,6 @@ async def startup(ctx: dict[str, Any]) -> None:
         concurrency=settings.worker_concurrency,
         dex_latency_scale=settings.dex_latency_scale,
         dex_failure_rate=settings.dex_failure_rate,
-    )
-
-
-def order_queue(settings: Settings, queue: Any) -> SaqOrderQueue:
-    """The OrderQueue both processes use, so API enqueues and recovery enqueues match."""
-    return SaqOrderQueue(
-        queue,
-        max_attempts=settings.max_attempts,
-        timeout_s=settings.job_timeout_total_s,
-        retry_delay_s=settings.retry_delay_base_s,
     )
 
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
-import structlog
 
 from order_engine.domain.errors import (
     AmountTooSmall,
@@ -28,14 +27,24 @@ from order_engine.domain.errors import (
     StaleTransition,
     UnsupportedPair,
 )
+from order_engine.domain.events import (
+    AttemptFailed,
+    EventBus,
+    JobSkipped,
+    JobSuperseded,
+    RoutingDecided,
+    StatusWriter,
+    SwapFoundOnChain,
+)
 from order_engine.domain.money import dec_str
 from order_engine.domain.order import Order
-from order_engine.domain.ports import Clock, DexVenue, OrderRepository, StatusNotifier, SwapExecutor, SwapRequest
+from order_engine.domain.payloads import Built, Confirmed, Failed, Payload, Retry, Routed, Submitted
+from order_engine.domain.ports import Clock, DexVenue, OrderRepository, SwapExecutor, SwapRequest
 from order_engine.domain.quotes import Quote, min_amount_out, routing_reason, select_best
 from order_engine.domain.status import JOB_DRIVEN, STAGE, OrderStatus, Step
 from order_engine.domain.tokens import Token, is_native_sol, token
 
-log = structlog.get_logger("order_engine.execute")
+P = TypeVar("P")
 
 
 @attrs.define
@@ -43,10 +52,14 @@ class ExecuteOrder:
     repo: OrderRepository
     venues: Sequence[DexVenue]
     chain: SwapExecutor
-    notifier: StatusNotifier
+    events: EventBus
     clock: Clock
     max_attempts: int = 3
     retry_base_s: float = 2.0
+    writer: StatusWriter = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.writer = StatusWriter(self.repo, self.events)
 
     def retry_delay(self, attempt: int) -> float:
         """Exponential backoff: base, 2×base, 4×base … after attempts 1, 2, 3 …"""
@@ -59,58 +72,39 @@ class ExecuteOrder:
         """
         started = self.clock.now()
         order = await self.repo.get(order_id)
-        bound = log.bind(order_id=str(order_id), attempt=attempt)
-        if order is None:
-            bound.warning("job for unknown order dropped")
-            return None
-        if order.status not in JOB_DRIVEN:  # terminal (a duplicate job, or cancelled meanwhile) or resting
-            bound.info("order is not for a job to drive; job ignored", status=order.status.value)
+        if order is None or order.status not in JOB_DRIVEN:  # unknown, terminal (cancelled meanwhile?), resting
+            await self.events.emit(JobSkipped(order_id, attempt, None if order is None else order.status))
             return order
         resumed_from = order.status
         try:
             while order.status in JOB_DRIVEN:
-                order = await self._advance(order, attempt, bound, started, resumed_from)
+                order = await self._advance(order, attempt, started, resumed_from)
             return order
         except StaleTransition:
-            bound.info("order moved on under another job; this one stops")
+            await self.events.emit(JobSuperseded(order_id, attempt))
             return None
         except (DexError, OrderNotExecutable, OSError) as exc:
-            return await self._handle_failure(order, attempt, exc, bound)
+            return await self._handle_failure(order, attempt, exc)
 
-    async def _advance(
-        self, order: Order, attempt: int, bound: Any, started: datetime, resumed_from: OrderStatus
-    ) -> Order:
+    async def _advance(self, order: Order, attempt: int, started: datetime, resumed_from: OrderStatus) -> Order:
         match order.status:
             case OrderStatus.PENDING | OrderStatus.TRIGGERED:
-                return await self._route(order, attempt, bound, started)
+                return await self._route(order, attempt, started)
             case OrderStatus.ROUTING:
                 return await self._build(order, attempt)
             case OrderStatus.BUILDING:
                 # An attempt that finds the order already built may follow one that sent the swap
                 # and died before recording it: ask the chain before sending anything.
-                return await self._submit(order, attempt, bound, look_up_first=resumed_from is OrderStatus.BUILDING)
+                return await self._submit(order, attempt, look_up_first=resumed_from is OrderStatus.BUILDING)
             case OrderStatus.SUBMITTED:
                 return await self._confirm(order, attempt)
         raise AssertionError(f"no step from {order.status}")  # pragma: no cover
 
-    async def _step(self, order: Order, step: Step, attempt: int, metadata: Mapping[str, Any], **updates: Any) -> Order:
-        change = order.change(step, self.clock.now(), attempt=attempt, metadata=metadata, **updates)
-        order = await self.repo.apply(change)
-        log.info(
-            "order status changed",
-            order_id=str(order.id),
-            status=order.status.value,
-            seq=order.seq,
-            step=step.value,
-            attempt=attempt,
-        )
-        try:
-            await self.notifier.publish(order)
-        except Exception as exc:  # a lost broadcast must not fail the order; the row is the truth
-            log.warning("status broadcast failed", order_id=str(order.id), seq=order.seq, error=repr(exc))
-        return order
+    async def _step(self, order: Order, step: Step, attempt: int, payload: Payload, **updates: Any) -> Order:
+        change = order.change(step, self.clock.now(), attempt=attempt, payload=payload, **updates)
+        return await self.writer.apply(change)
 
-    async def _route(self, order: Order, attempt: int, bound: Any, started_at: datetime) -> Order:
+    async def _route(self, order: Order, attempt: int, started_at: datetime) -> Order:
         started = time.perf_counter()
         results = await asyncio.gather(
             *(
@@ -141,43 +135,44 @@ class ExecuteOrder:
         if floor < unit:  # a fill of nothing would confirm: the client would pay fees for no output
             raise AmountTooSmall(expected, floor, unit, order.token_out, order.slippage_bps)
         reason = routing_reason(best, quotes)
-        bound.info(
-            "routing decision",
-            quotes={q.venue: {"price": dec_str(q.price), "amountOut": dec_str(q.amount_out)} for q in quotes},
+        amounts = {q.venue: {"price": dec_str(q.price), "amountOut": dec_str(q.amount_out)} for q in quotes}
+        await self.events.emit(RoutingDecided(order.id, attempt, amounts, errors, best.venue, reason))
+        routed = Routed(
+            quotes=tuple(quotes),
             unavailable=errors,
             chosen=best.venue,
             reason=reason,
+            quote_ms=round((time.perf_counter() - started) * 1000),
+            attempt_started_at=started_at,
         )
-        metadata = {
-            "quotes": [q.to_dict() for q in quotes],
-            "unavailable": errors,
-            "chosen": best.venue,
-            "reason": reason,
-            "quoteMs": round((time.perf_counter() - started) * 1000),
-            "attemptStartedAt": started_at.isoformat().replace("+00:00", "Z"),
-        }
-        return await self._step(order, Step.ROUTE, attempt, metadata, dex_used=best.venue)
+        return await self._step(order, Step.ROUTE, attempt, routed, dex_used=best.venue)
 
     async def _build(self, order: Order, attempt: int) -> Order:
-        routing = order.last_entry(OrderStatus.ROUTING)
-        assert routing is not None and order.dex_used is not None
-        chosen = next(q for q in routing.metadata["quotes"] if q["venue"] == order.dex_used)
-        expected, floor = self._floor(order, Decimal(chosen["amountOut"]))
+        routed = self._payload(order, OrderStatus.ROUTING, Routed)
+        assert order.dex_used is not None
+        chosen = routed.quote_of(order.dex_used)
+        expected, floor = self._floor(order, chosen.amount_out)
         fetch_started = time.perf_counter()
         blockhash = await self.chain.recent_blockhash()
-        blockhash_ms = round((time.perf_counter() - fetch_started) * 1000)
-        metadata = {
-            "dexUsed": order.dex_used,
-            "quotedPrice": chosen["price"],
-            "expectedAmountOut": dec_str(expected),
-            "minAmountOut": dec_str(floor),
-            "slippageBps": order.slippage_bps,
-            "wrapSol": is_native_sol(order.token_in),
-            "unwrapSol": is_native_sol(order.token_out),
-            "recentBlockhash": blockhash,
-            "blockhashMs": blockhash_ms,
-        }
-        return await self._step(order, Step.BUILD, attempt, metadata)
+        built = Built(
+            dex_used=order.dex_used,
+            quoted_price=chosen.price,
+            expected_amount_out=expected,
+            min_amount_out=floor,
+            slippage_bps=order.slippage_bps,
+            wrap_sol=is_native_sol(order.token_in),
+            unwrap_sol=is_native_sol(order.token_out),
+            recent_blockhash=blockhash,
+            blockhash_ms=round((time.perf_counter() - fetch_started) * 1000),
+        )
+        return await self._step(order, Step.BUILD, attempt, built)
+
+    @staticmethod
+    def _payload(order: Order, status: OrderStatus, kind: type[P]) -> P:
+        """The payload of the entry that moved `order` into `status` (retry entries skipped)."""
+        entry = order.last_entry(status)
+        assert entry is not None and isinstance(entry.payload, kind), (status, entry)
+        return entry.payload
 
     @staticmethod
     def _out_token(order: Order) -> Token:
@@ -191,48 +186,49 @@ class ExecuteOrder:
         expected = out_token.round_down(amount_out)
         return expected, min_amount_out(expected, order.slippage_bps, out_token.quantum)
 
-    async def _submit(self, order: Order, attempt: int, bound: Any, *, look_up_first: bool) -> Order:
+    async def _submit(self, order: Order, attempt: int, *, look_up_first: bool) -> Order:
         if look_up_first and (existing := await self.chain.find(order.id)) is not None:
-            bound.warning("swap already sent by an earlier attempt; settling it, not re-sending", tx_hash=existing)
-            metadata = {"txHash": existing, "foundOnChain": True}
-            return await self._step(order, Step.SUBMIT, attempt, metadata, tx_hash=existing)
-        built = order.last_entry(OrderStatus.BUILDING)
-        assert built is not None and order.dex_used is not None
+            await self.events.emit(SwapFoundOnChain(order.id, attempt, existing))
+            found = Submitted(tx_hash=existing, found_on_chain=True)
+            return await self._step(order, Step.SUBMIT, attempt, found, tx_hash=existing)
+        built = self._payload(order, OrderStatus.BUILDING, Built)
+        assert order.dex_used is not None
         swap = SwapRequest(
             order_id=order.id,
             venue=order.dex_used,
             token_in=order.token_in,
             token_out=order.token_out,
             amount_in=order.amount_in,
-            quoted_price=Decimal(built.metadata["quotedPrice"]),
-            min_amount_out=Decimal(built.metadata["minAmountOut"]),
+            quoted_price=built.quoted_price,
+            min_amount_out=built.min_amount_out,
         )
         signature = await self.chain.submit(swap, attempt=attempt)
-        return await self._step(order, Step.SUBMIT, attempt, {"txHash": signature}, tx_hash=signature)
+        return await self._step(order, Step.SUBMIT, attempt, Submitted(tx_hash=signature), tx_hash=signature)
 
     async def _confirm(self, order: Order, attempt: int) -> Order:
         assert order.tx_hash is not None
         result = await self.chain.confirm(order.tx_hash, attempt=attempt)
         if result.error is not None:
             built = order.last_entry(OrderStatus.BUILDING)
-            raise SlippageExceeded(result.amount_out, Decimal(built.metadata["minAmountOut"]) if built else None)
-        metadata = {
-            "txHash": result.signature,
-            "executedPrice": str(result.executed_price),
-            "amountOut": str(result.amount_out),
-            "slot": result.slot,
-            "executionMs": result.simulated_ms,
-        }
+            floor = built.payload.min_amount_out if built is not None and isinstance(built.payload, Built) else None
+            raise SlippageExceeded(result.amount_out, floor)
+        confirmed = Confirmed(
+            tx_hash=result.signature,
+            executed_price=result.executed_price,
+            amount_out=result.amount_out,
+            slot=result.slot,
+            execution_ms=result.simulated_ms,
+        )
         return await self._step(
             order,
             Step.CONFIRM,
             attempt,
-            metadata,
+            confirmed,
             executed_price=result.executed_price,
             amount_out=result.amount_out,
         )
 
-    async def _handle_failure(self, order: Order, attempt: int, exc: Exception, bound: Any) -> Order | None:
+    async def _handle_failure(self, order: Order, attempt: int, exc: Exception) -> Order | None:
         latest = await self.repo.get(order.id) or order
         if latest.status not in JOB_DRIVEN:
             return latest
@@ -241,30 +237,21 @@ class ExecuteOrder:
         error = str(exc) or type(exc).__name__
         if transient and attempt < self.max_attempts:
             delay = self.retry_delay(attempt)
-            bound.warning("attempt failed; will retry", stage=stage, error=error, retry_in_s=delay)
-            metadata = {
-                "attempt": attempt,
-                "maxAttempts": self.max_attempts,
-                "error": error,
-                "stage": stage,
-                "retryInS": delay,
-            }
+            await self.events.emit(AttemptFailed(order.id, attempt, stage, error, delay))
+            retry = Retry(attempt=attempt, max_attempts=self.max_attempts, error=error, stage=stage, retry_in_s=delay)
             try:
-                await self._step(latest, Step.RETRY, attempt, metadata)
+                await self._step(latest, Step.RETRY, attempt, retry)
             except StaleTransition:
                 return None
             raise RetryLater(delay, exc) from exc
-        reason = "slippage exceeded" if isinstance(exc, SlippageExceeded) else error
-        metadata: dict[str, Any] = {"reason": reason, "attempts": attempt, "stage": stage}
+        failed = Failed(reason=error, attempts=attempt, stage=stage)
         if isinstance(exc, AmountTooSmall):
-            metadata |= {"expectedAmountOut": dec_str(exc.expected), "minAmountOut": dec_str(exc.min_amount_out)}
+            failed = attrs.evolve(failed, expected_amount_out=exc.expected, min_amount_out=exc.min_amount_out)
         if isinstance(exc, SlippageExceeded):
-            metadata |= {
-                "amountOut": dec_str(exc.amount_out),
-                "minAmountOut": None if exc.min_amount_out is None else dec_str(exc.min_amount_out),
-            }
-        bound.error("order failed", stage=stage, reason=reason, transient=transient)
+            failed = attrs.evolve(
+                failed, reason="slippage exceeded", amount_out=exc.amount_out, min_amount_out=exc.min_amount_out
+            )
         try:
-            return await self._step(latest, Step.FAIL, attempt, metadata, failure_reason=reason)
+            return await self._step(latest, Step.FAIL, attempt, failed, failure_reason=failed.reason)
         except StaleTransition:
             return None

@@ -12,11 +12,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import attrs
-import structlog
 
+from order_engine.domain.events import EventBus, OrderRescheduled, RecoverySwept
 from order_engine.domain.ports import Clock, OrderQueue, OrderRepository
-
-log = structlog.get_logger("order_engine.recovery")
 
 
 @attrs.define
@@ -24,23 +22,20 @@ class RecoverOrders:
     repo: OrderRepository
     queue: OrderQueue
     clock: Clock
+    events: EventBus = attrs.field(factory=EventBus)
     stale_after_s: float = 90.0
     batch: int = 500
 
     async def __call__(self) -> int:
-        """Schedule every non-terminal order untouched for `stale_after_s`; returns how many got a new job."""
+        """Schedule every job-driven order untouched for `stale_after_s`; returns how many got a new job."""
         cutoff = self.clock.now() - timedelta(seconds=self.stale_after_s)
         stale = await self.repo.list_stale(updated_before=cutoff, limit=self.batch)
         scheduled = 0
         for order in stale:
             if await self.queue.enqueue(order.id):
                 scheduled += 1
-                log.warning(
-                    "stranded order re-scheduled",
-                    order_id=str(order.id),
-                    status=order.status.value,
-                    idle_s=round((self.clock.now() - order.updated_at).total_seconds(), 1),
-                )
+                idle_s = round((self.clock.now() - order.updated_at).total_seconds(), 1)
+                await self.events.emit(OrderRescheduled(order.id, order.status, idle_s))
         if stale:
-            log.info("recovery sweep", stale=len(stale), scheduled=scheduled)
+            await self.events.emit(RecoverySwept(len(stale), scheduled))
         return scheduled

@@ -11,16 +11,21 @@ import uuid
 from collections.abc import Callable
 
 import attrs
-import structlog
 
 from order_engine.domain.errors import IdempotencyConflict, QueueUnavailable
-from order_engine.domain.money import dec_str
+from order_engine.domain.events import (
+    CloseFailed,
+    EnqueueFailed,
+    EventBus,
+    IdempotentReplay,
+    OrderAccepted,
+    StatusWriter,
+)
 from order_engine.domain.order import Order
+from order_engine.domain.payloads import Failed
 from order_engine.domain.ports import Clock, OrderQueue, OrderRepository
 from order_engine.domain.requests import IDEMPOTENCY_KEY_TTL, OrderRequest, fingerprint_of, new_order, validate
 from order_engine.domain.status import Step
-
-log = structlog.get_logger("order_engine.submit")
 
 
 @attrs.frozen
@@ -34,6 +39,7 @@ class SubmitOrder:
     repo: OrderRepository
     queue: OrderQueue
     clock: Clock
+    events: EventBus = attrs.field(factory=EventBus)
     new_id: Callable[[], uuid.UUID] = uuid.uuid4
 
     async def __call__(self, request: OrderRequest) -> Order:
@@ -54,22 +60,14 @@ class SubmitOrder:
             if not created:
                 if fingerprint_of(order) != candidate.request_fingerprint:
                     raise IdempotencyConflict(request.idempotency_key)
-                log.info("idempotent replay", order_id=str(order.id), status=order.status.value)
+                await self.events.emit(IdempotentReplay(order))
                 return Submission(order, created=False)
-        log.info(
-            "order created",
-            order_id=str(order.id),
-            order_type=order.order_type.value,
-            pair=f"{order.token_in}/{order.token_out}",
-            amount_in=dec_str(order.amount_in),
-            slippage_bps=order.slippage_bps,
-        )
+        await self.events.emit(OrderAccepted(order))
         try:
             await self.queue.enqueue(order.id)
         except Exception as exc:
             await self._close_unqueued(order, exc)
             raise QueueUnavailable(order.id, exc) from exc
-        log.debug("order enqueued", order_id=str(order.id))
         return Submission(order, created=True)
 
     async def _close_unqueued(self, order: Order, exc: Exception) -> None:
@@ -79,16 +77,16 @@ class SubmitOrder:
         retry with that key must make a new order, not replay one that was never accepted.
         """
         reason = "not accepted: queue unavailable"
-        log.error("enqueue failed; order closed", order_id=str(order.id), error=repr(exc))
+        await self.events.emit(EnqueueFailed(order.id, repr(exc)))
         change = order.change(
             Step.FAIL,
             self.clock.now(),
             attempt=0,
-            metadata={"reason": reason, "stage": "queueing", "attempts": 0},
+            payload=Failed(reason=reason, attempts=0, stage="queueing"),
             failure_reason=reason,
             **({"idempotency_key": None} if order.idempotency_key is not None else {}),
         )
         try:
-            await self.repo.apply(change)
-        except Exception as write_error:  # the database is down too: nothing more can be done here
-            log.error("could not close unqueued order", order_id=str(order.id), error=repr(write_error))
+            await StatusWriter(self.repo, self.events).apply(change)
+        except Exception as write_error:  # the database is down too: the recovery sweep will find it
+            await self.events.emit(CloseFailed(order.id, repr(write_error)))

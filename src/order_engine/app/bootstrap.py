@@ -1,0 +1,99 @@
+"""The composition root: the one place that builds the engine's use cases from Settings and adapters.
+
+The API, the worker (and the watcher, when it comes) each open their own connections, then ask `bootstrap`
+for the engine; every adapter can be swapped (tests pass fakes), as in cosmicpython's `bootstrap.py`. The
+listeners are chosen here too: every process logs every event; a process that changes statuses broadcasts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+from redis.asyncio import Redis
+
+from order_engine.adapters.clock import SystemClock
+from order_engine.adapters.mock_dex import RedisMockChain, default_venues
+from order_engine.adapters.notifier import RedisStatusNotifier
+from order_engine.adapters.saq_queue import SaqOrderQueue
+from order_engine.app.listeners import broadcaster, event_bus
+from order_engine.app.settings import Settings
+from order_engine.domain.events import EventBus, Listener
+from order_engine.domain.ports import Clock, DexVenue, OrderQueue, OrderRepository, StatusNotifier, SwapExecutor
+from order_engine.domain.use_cases import ExecuteOrder, SubmitOrder
+from order_engine.domain.use_cases.recover_orders import RecoverOrders
+
+
+@attrs.frozen
+class Engine:
+    events: EventBus
+    submit: SubmitOrder
+    recover: RecoverOrders
+    execute: ExecuteOrder | None  # only where a venue and a chain are given (the worker)
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    repo: OrderRepository,
+    queue: OrderQueue,
+    clock: Clock | None = None,
+    notifier: StatusNotifier | None = None,
+    venues: Sequence[DexVenue] | None = None,
+    chain: SwapExecutor | None = None,
+    listeners: Sequence[Listener] = (),
+) -> Engine:
+    clock = clock or SystemClock()
+    events = event_bus(*([broadcaster(notifier)] if notifier is not None else []), *listeners)
+    execute = None
+    if venues is not None and chain is not None:
+        execute = ExecuteOrder(
+            repo=repo,
+            venues=venues,
+            chain=chain,
+            events=events,
+            clock=clock,
+            max_attempts=settings.max_attempts,
+            retry_base_s=settings.retry_delay_base_s,
+        )
+    return Engine(
+        events=events,
+        submit=SubmitOrder(repo=repo, queue=queue, clock=clock, events=events),
+        recover=RecoverOrders(
+            repo=repo, queue=queue, clock=clock, events=events, stale_after_s=settings.recovery_stale_after_s
+        ),
+        execute=execute,
+    )
+
+
+def order_queue(settings: Settings, queue: Any) -> SaqOrderQueue:
+    """The OrderQueue every process uses, so API enqueues and recovery enqueues match."""
+    return SaqOrderQueue(
+        queue,
+        max_attempts=settings.max_attempts,
+        timeout_s=settings.job_timeout_total_s,
+        retry_delay_s=settings.retry_delay_base_s,
+    )
+
+
+def mock_market(settings: Settings, redis: Redis) -> tuple[list[DexVenue], RedisMockChain]:
+    """The mock Raydium and Meteora and the Redis-backed mock chain they settle on."""
+    venues = default_venues(
+        latency_scale=settings.dex_latency_scale, failure_rate=settings.dex_failure_rate, seed=settings.dex_seed
+    )
+    chain = RedisMockChain(
+        redis,
+        prefix=settings.key_prefix,
+        latency_scale=settings.dex_latency_scale,
+        failure_rate=settings.dex_failure_rate,
+        seed=settings.dex_seed,
+        drift_bps=settings.dex_drift_bps,
+        drift_mean_bps=settings.dex_drift_mean_bps,
+    )
+    return list(venues), chain
+
+
+def redis_notifier(settings: Settings, redis: Redis) -> RedisStatusNotifier:
+    return RedisStatusNotifier(RedisChannelsPubSubBackend(redis=redis), settings.key_prefix)

@@ -1,0 +1,132 @@
+"""Listeners on the domain's events: structured logs and live broadcasts (metrics will be one more)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from order_engine.domain.events import (
+    AttemptFailed,
+    CloseFailed,
+    EnqueueFailed,
+    Event,
+    EventBus,
+    IdempotentReplay,
+    JobSkipped,
+    JobSuperseded,
+    Listener,
+    OrderAccepted,
+    OrderRescheduled,
+    RecoverySwept,
+    RoutingDecided,
+    StatusChanged,
+    SwapFoundOnChain,
+)
+from order_engine.domain.money import dec_str
+from order_engine.domain.payloads import Failed
+from order_engine.domain.ports import StatusNotifier
+
+log = structlog.get_logger("order_engine.events")
+
+
+async def log_event(event: Event) -> None:
+    """One structured line per event, naming the order it is about."""
+    match event:
+        case StatusChanged(order=order, step=step, attempt=attempt):
+            entry = order.status_history[-1]
+            fields: dict[str, Any] = {"status": order.status.value, "seq": order.seq, "step": step.value}
+            if isinstance(entry.payload, Failed):
+                log.error(
+                    "order failed",
+                    order_id=str(order.id),
+                    attempt=attempt,
+                    reason=entry.payload.reason,
+                    stage=entry.payload.stage,
+                    **fields,
+                )
+            else:
+                log.info("order status changed", order_id=str(order.id), attempt=attempt, **fields)
+        case OrderAccepted(order=order):
+            log.info(
+                "order created",
+                order_id=str(order.id),
+                order_type=order.order_type.value,
+                status=order.status.value,
+                pair=f"{order.token_in}/{order.token_out}",
+                amount_in=dec_str(order.amount_in),
+                slippage_bps=order.slippage_bps,
+            )
+        case IdempotentReplay(order=order):
+            log.info("idempotent replay", order_id=str(order.id), status=order.status.value)
+        case EnqueueFailed(order_id=order_id, error=error):
+            log.error("enqueue failed; order closed", order_id=str(order_id), error=error)
+        case CloseFailed(order_id=order_id, error=error):
+            log.error("could not close unqueued order", order_id=str(order_id), error=error)
+        case JobSkipped(order_id=order_id, attempt=attempt, status=None):
+            log.warning("job for unknown order dropped", order_id=str(order_id), attempt=attempt)
+        case JobSkipped(order_id=order_id, attempt=attempt, status=status):
+            log.info(
+                "order is not for a job to drive; job ignored", order_id=str(order_id), attempt=attempt, status=status
+            )
+        case JobSuperseded(order_id=order_id, attempt=attempt):
+            log.info("order moved on under another job; this one stops", order_id=str(order_id), attempt=attempt)
+        case RoutingDecided():
+            log.info(
+                "routing decision",
+                order_id=str(event.order_id),
+                attempt=event.attempt,
+                quotes=dict(event.amounts_out),
+                unavailable=dict(event.unavailable),
+                chosen=event.chosen,
+                reason=event.reason,
+            )
+        case SwapFoundOnChain(order_id=order_id, attempt=attempt, tx_hash=tx_hash):
+            log.warning(
+                "swap already sent by an earlier attempt; settling it, not re-sending",
+                order_id=str(order_id),
+                attempt=attempt,
+                tx_hash=tx_hash,
+            )
+        case AttemptFailed():
+            log.warning(
+                "attempt failed; will retry",
+                order_id=str(event.order_id),
+                attempt=event.attempt,
+                stage=event.stage,
+                error=event.error,
+                retry_in_s=event.retry_in_s,
+            )
+        case OrderRescheduled(order_id=order_id, status=status, idle_s=idle_s):
+            log.warning("stranded order re-scheduled", order_id=str(order_id), status=status.value, idle_s=idle_s)
+        case RecoverySwept(stale=stale, scheduled=scheduled):
+            log.info("recovery sweep", stale=stale, scheduled=scheduled)
+
+
+def broadcaster(notifier: StatusNotifier) -> Listener:
+    """Publishes every committed status change to the order's live streams (in any API process)."""
+
+    async def broadcast(event: Event) -> None:
+        if isinstance(event, StatusChanged):
+            try:
+                await notifier.publish(event.order)
+            except Exception as exc:  # a lost broadcast must not fail the order; the row is the truth
+                log.warning(
+                    "status broadcast failed", order_id=str(event.order.id), seq=event.order.seq, error=repr(exc)
+                )
+
+    return broadcast
+
+
+def _listener_failed(listener: Listener, event: Event, exc: Exception) -> None:
+    log.error(
+        "event listener failed",
+        listener=getattr(listener, "__name__", repr(listener)),
+        event=type(event).__name__,
+        error=repr(exc),
+    )
+
+
+def event_bus(*listeners: Listener) -> EventBus:
+    """The bus every process uses: logging first, then whatever the process adds (broadcast, metrics)."""
+    return EventBus([log_event, *listeners], on_error=_listener_failed)

@@ -1,0 +1,169 @@
+"""What the domain tells the outside world: events, and the one bus that hands them to listeners.
+
+The use cases do not log, broadcast or count: they emit an event, and listeners in the outer layers
+(`app/listeners.py`) log it, publish it to live streams, and (later) count it. Every status change
+goes through `StatusWriter.apply`, so a listener sees each one exactly once, after it is committed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+import attrs
+
+from order_engine.domain.order import Order, StatusChange
+from order_engine.domain.ports import OrderRepository
+from order_engine.domain.status import OrderStatus, Step
+
+
+@attrs.frozen
+class StatusChanged:
+    """A guarded change was committed: `order` is the row as it is now (its last entry is the new one)."""
+
+    order: Order
+    step: Step
+    attempt: int
+
+
+@attrs.frozen
+class OrderAccepted:
+    """A new order was written (with its first entries) and, for a job-driven one, is about to be queued."""
+
+    order: Order
+
+
+@attrs.frozen
+class IdempotentReplay:
+    """A request repeated an Idempotency-Key with the same body: the first order is answered, nothing written."""
+
+    order: Order
+
+
+@attrs.frozen
+class EnqueueFailed:
+    """The order could not be queued: it is being closed as not accepted."""
+
+    order_id: uuid.UUID
+    error: str
+
+
+@attrs.frozen
+class CloseFailed:
+    """Closing an unqueued order failed too (the database is down as well): the recovery sweep will find it."""
+
+    order_id: uuid.UUID
+    error: str
+
+
+@attrs.frozen
+class JobSkipped:
+    """A job found nothing to do: the order is unknown (`status` None), terminal, or resting."""
+
+    order_id: uuid.UUID
+    attempt: int
+    status: OrderStatus | None
+
+
+@attrs.frozen
+class JobSuperseded:
+    """The order moved on under another job while this one worked: this one stops without writing."""
+
+    order_id: uuid.UUID
+    attempt: int
+
+
+@attrs.frozen
+class RoutingDecided:
+    order_id: uuid.UUID
+    attempt: int
+    amounts_out: Mapping[str, Any]  # venue -> {"price", "amountOut"} as decimal strings
+    unavailable: Mapping[str, str]
+    chosen: str
+    reason: str
+
+
+@attrs.frozen
+class SwapFoundOnChain:
+    """A resumed attempt found the swap an earlier one had sent: it settles that one instead of re-sending."""
+
+    order_id: uuid.UUID
+    attempt: int
+    tx_hash: str
+
+
+@attrs.frozen
+class AttemptFailed:
+    """A transient error ended this attempt; another follows after `retry_in_s`."""
+
+    order_id: uuid.UUID
+    attempt: int
+    stage: str
+    error: str
+    retry_in_s: float
+
+
+@attrs.frozen
+class OrderRescheduled:
+    """The recovery sweep gave a stranded order a new job."""
+
+    order_id: uuid.UUID
+    status: OrderStatus
+    idle_s: float
+
+
+@attrs.frozen
+class RecoverySwept:
+    stale: int
+    scheduled: int
+
+
+Event = (
+    StatusChanged
+    | OrderAccepted
+    | IdempotentReplay
+    | EnqueueFailed
+    | CloseFailed
+    | JobSkipped
+    | JobSuperseded
+    | RoutingDecided
+    | SwapFoundOnChain
+    | AttemptFailed
+    | OrderRescheduled
+    | RecoverySwept
+)
+
+
+class Listener(Protocol):
+    async def __call__(self, event: Event) -> None: ...
+
+
+@attrs.define
+class EventBus:
+    """Calls every listener with every event, in order. A listener that raises does not stop the others nor
+    the use case (a lost broadcast or log line must never fail an order): `on_error` hears of it."""
+
+    listeners: Sequence[Listener] = ()
+    on_error: Callable[[Listener, Event, Exception], None] | None = None
+
+    async def emit(self, event: Event) -> None:
+        for listener in self.listeners:
+            try:
+                await listener(event)
+            except Exception as exc:
+                if self.on_error is not None:
+                    self.on_error(listener, event, exc)
+
+
+@attrs.define
+class StatusWriter:
+    """The one place a status change is made: the guarded write, then the event (never before the commit)."""
+
+    repo: OrderRepository
+    events: EventBus
+
+    async def apply(self, change: StatusChange) -> Order:
+        order = await self.repo.apply(change)
+        await self.events.emit(StatusChanged(order, change.step, change.attempt))
+        return order

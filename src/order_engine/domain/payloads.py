@@ -1,0 +1,89 @@
+"""What each kind of status entry records, as typed values (amounts are Decimal, times are datetime).
+
+The use cases build and read these; `adapters/wire.py` alone knows their JSON shape (camelCase keys,
+decimal strings) in the history column, the API and the live streams.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+
+import attrs
+
+from order_engine.domain.quotes import Quote
+
+
+@attrs.frozen
+class Created:
+    """`pending` as the order is written: nothing to say yet."""
+
+
+@attrs.frozen
+class Retry:
+    """A repeated status: this attempt failed transiently and another follows after `retry_in_s`."""
+
+    attempt: int
+    max_attempts: int
+    error: str
+    stage: str
+    retry_in_s: float
+
+
+@attrs.frozen
+class Routed:
+    """`routing`: every quote, the venues that could not quote, the choice and why."""
+
+    quotes: tuple[Quote, ...]
+    unavailable: Mapping[str, str]
+    chosen: str
+    reason: str
+    quote_ms: int
+    attempt_started_at: datetime
+
+    def quote_of(self, venue: str) -> Quote:
+        return next(q for q in self.quotes if q.venue == venue)
+
+
+@attrs.frozen
+class Built:
+    """`building`: the swap as built, with its slippage floor."""
+
+    dex_used: str
+    quoted_price: Decimal
+    expected_amount_out: Decimal
+    min_amount_out: Decimal
+    slippage_bps: int
+    wrap_sol: bool
+    unwrap_sol: bool
+    recent_blockhash: str
+    blockhash_ms: int
+
+
+@attrs.frozen
+class Submitted:
+    tx_hash: str
+    found_on_chain: bool = False  # a resumed attempt found the swap an earlier one had sent
+
+
+@attrs.frozen
+class Confirmed:
+    tx_hash: str
+    executed_price: Decimal
+    amount_out: Decimal
+    slot: int
+    execution_ms: int
+
+
+@attrs.frozen
+class Failed:
+    reason: str
+    attempts: int
+    stage: str
+    amount_out: Decimal | None = None  # slippage exceeded: what the swap returned
+    min_amount_out: Decimal | None = None  # slippage exceeded / amount too small: the floor
+    expected_amount_out: Decimal | None = None  # amount too small: what the best quote returns
+
+
+Payload = Created | Retry | Routed | Built | Submitted | Confirmed | Failed
