@@ -31,6 +31,9 @@ class StatusChange:
     entry: StatusEntry
     attempt: int
     step: Step
+    base: Order = attrs.field(
+        eq=False, repr=False
+    )  # the order it was computed from: its history + entry is the new one
     updates: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property
@@ -101,6 +104,7 @@ class Order:
             entry=StatusEntry(new_status, at, payload if payload is not None else Created()),
             attempt=attempt,
             step=step,
+            base=self,
             updates=updates,
         )
 

@@ -9,7 +9,7 @@ from typing import Any
 from order_engine.adapters.sql.models import OrderRow
 from order_engine.adapters.wire import entry_from_dict, entry_to_dict
 from order_engine.domain.money import dec_str
-from order_engine.domain.order import Order
+from order_engine.domain.order import Order, StatusEntry
 from order_engine.domain.status import OrderStatus, OrderType
 
 # The orders table's columns, in the order the SQLAlchemy model (and so the migrations) declares them.
@@ -20,8 +20,9 @@ def _dec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
-def order_from_row(row: Mapping[str, Any]) -> Order:
-    """`row` is a record of the `COLUMNS` (asyncpg's Record, or any mapping)."""
+def order_from_row(row: Mapping[str, Any], history: tuple[StatusEntry, ...] | None = None) -> Order:
+    """`row` is a record of the `COLUMNS` (asyncpg's Record, or any mapping); `history`, when given, stands
+    for its `status_history` (which the row then need not hold)."""
     return Order(
         id=row["id"],
         order_type=OrderType(row["order_type"]),
@@ -30,7 +31,7 @@ def order_from_row(row: Mapping[str, Any]) -> Order:
         amount_in=Decimal(row["amount_in"]),
         slippage_bps=row["slippage_bps"],
         status=OrderStatus(row["status"]),
-        status_history=tuple(entry_from_dict(e) for e in row["status_history"]),
+        status_history=history if history is not None else tuple(entry_from_dict(e) for e in row["status_history"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         attempts=row["attempts"],

@@ -28,6 +28,10 @@ _SELECT_BY_KEY = f"SELECT {_COLS} FROM orders WHERE idempotency_key = $1"
 _SELECT_BY_ID = f"SELECT {_COLS} FROM orders WHERE id = $1"
 _SEQS = "SELECT id, jsonb_array_length(status_history) AS seq FROM orders WHERE id = ANY($1::uuid[])"
 _JOB_DRIVEN = sorted(s.value for s in JOB_DRIVEN)
+# A transition returns every column but the history: the caller's order plus the new entry *is* the history
+# the guard matched (seq = its length, and every entry was appended by a guarded change), so the JSONB need
+# not travel back nor be decoded again on every step.
+_RETURNED = ", ".join(c for c in COLUMNS if c != "status_history")
 
 
 @cache
@@ -38,7 +42,7 @@ def _apply_sql(updated: tuple[str, ...]) -> str:
         "UPDATE orders SET status = $2, status_history = status_history || $3::jsonb, updated_at = $4,"
         f" attempts = greatest(attempts, $5){extra}"
         " WHERE id = $1 AND status = $6 AND jsonb_array_length(status_history) = $7"
-        f" RETURNING {_COLS}"
+        f" RETURNING {_RETURNED}"
     )
 
 
@@ -129,4 +133,4 @@ class SqlOrderRepository:
         )
         if row is None:
             raise StaleTransition(change.order_id, change.expected_status.value, change.expected_seq)
-        return order_from_row(row)
+        return order_from_row(row, history=(*change.base.status_history, change.entry))
