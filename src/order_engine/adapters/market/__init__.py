@@ -1,0 +1,1 @@
+"""The living market: constant-product pools shared by every process through Redis."""
