@@ -1,17 +1,20 @@
-"""The mock chain (Redis-backed, idempotent per order) and the mock venues' quotes."""
+"""The mock chain (Redis-backed, idempotent per order, trading against the venues' pools) and the mock venues'
+quotes from those pools."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from decimal import ROUND_DOWN
 from decimal import Decimal as D
 
 import base58
 import pytest
 
+from order_engine.adapters.market.pools import RedisPoolStore
+from order_engine.adapters.market.table import default_pools
 from order_engine.adapters.mock_dex.chain import GENESIS_SLOT, RedisMockChain
 from order_engine.adapters.mock_dex.venue import METEORA, RAYDIUM, MockVenue
+from order_engine.domain import amm
 from order_engine.domain.errors import DexUnavailable, UnsupportedPair
 from order_engine.domain.ports import SwapRequest
 
@@ -19,12 +22,17 @@ USDC_QUANTUM = D("0.000001")
 
 
 @pytest.fixture
-def make_chain(redis, key_prefix):
-    prefix = f"{key_prefix}-{uuid.uuid4().hex[:8]}"
+async def pools(redis, key_prefix) -> RedisPoolStore:
+    store = RedisPoolStore(redis, prefix=f"{key_prefix}-{uuid.uuid4().hex[:8]}")
+    assert await store.seed(default_pools(seed="market-seed")) == 30
+    return store
 
+
+@pytest.fixture
+def make_chain(redis, pools):
     def make(**kwargs) -> RedisMockChain:
-        kwargs = {"latency_scale": 0, "seed": "chain-seed", **kwargs}
-        return RedisMockChain(redis, prefix=prefix, **kwargs)
+        kwargs = {"latency_scale": 0, "seed": "chain-seed", "drift_bps": 0, **kwargs}
+        return RedisMockChain(redis, prefix=pools._prefix, pools=pools, **kwargs)
 
     return make
 
@@ -41,6 +49,10 @@ def swap(
         quoted_price=D(price),
         min_amount_out=D(min_out),
     )
+
+
+def units(amount: str, decimals: int) -> int:
+    return int(D(amount).scaleb(decimals))
 
 
 # --- chain -------------------------------------------------------------------------------------------
@@ -85,56 +97,92 @@ async def test_find_unknown_order_is_none_and_orders_are_independent(make_chain)
     assert await chain.executions(uuid.uuid4()) == 0
 
 
-async def test_confirm_reports_price_and_amount_rounded_down_to_token_decimals(make_chain):
-    chain = make_chain(drift_bps=0, drift_mean_bps=25)
+async def test_a_swap_trades_the_pool_and_reports_what_the_reserves_gave(make_chain, pools):
+    chain = make_chain()
+    before = await pools.get("raydium", "SOL", "USDC")
+    other = await pools.get("meteora", "SOL", "USDC")
     request = swap()
-    signature = await chain.submit(request, attempt=1)
+    expected_units = amm.amount_out(before, "SOL", units("1.234567891", 9))
 
-    result = await chain.confirm(signature, attempt=1)
+    result = await chain.confirm(await chain.submit(request, attempt=1), attempt=1)
 
-    price = D("151.123456789") * (1 + D("0.0025"))
-    exact_out = D("1.234567891") * price * (1 - RAYDIUM.fee_rate)
-    assert result.signature == signature
+    after = await pools.get("raydium", "SOL", "USDC")
     assert result.error is None
-    assert isinstance(result.executed_price, D) and isinstance(result.amount_out, D)
-    assert result.executed_price == price
-    assert result.amount_out == exact_out.quantize(USDC_QUANTUM, rounding=ROUND_DOWN)
-    assert result.amount_out < exact_out  # there was something to round away, and it went down
-    assert result.amount_out.as_tuple().exponent == -6
+    assert result.amount_out == D(expected_units).scaleb(-6) and result.amount_out.as_tuple().exponent == -6
+    assert result.executed_price == (result.amount_out / D("1.234567891")).quantize(D("1e-15"))
+    assert (after.base_reserve, after.quote_reserve) == (
+        before.base_reserve + units("1.234567891", 9),
+        before.quote_reserve - expected_units,
+    )
+    assert after.version == before.version + 1
     assert result.slot > GENESIS_SLOT
-    assert await chain.confirm(signature, attempt=2) == result  # confirming again reports the same swap
+    assert await chain.confirm(result.signature, attempt=2) == result  # confirming again reports the same swap
+    assert await pools.get("meteora", "SOL", "USDC") == other  # only the venue it traded on moved
 
 
-async def test_same_seed_gives_the_same_fate_on_another_chain(make_chain, redis, key_prefix):
+async def test_fifty_concurrent_swaps_move_the_pool_by_exactly_their_sum(make_chain, pools):
+    """No lost update: each swap's output is what the reserves of its moment gave, and the reserves end where
+    replaying the swaps in the order they committed (their slots) takes them."""
+    chain = make_chain()
+    before = await pools.get("meteora", "SOL", "USDC")
+    sizes = [D(n) / 7 for n in range(1, 51)]
+    requests = [swap(amount_in=str(s.quantize(D("1e-9"))), venue="meteora") for s in sizes]
+
+    signatures = await asyncio.gather(*(chain.submit(r, attempt=1) for r in requests))
+    results = await asyncio.gather(*(chain.confirm(sig) for sig in signatures))
+
+    after = await pools.get("meteora", "SOL", "USDC")
+    assert after.version == before.version + 50 and all(r.error is None for r in results)
+    replay = before
+    for request, result in sorted(zip(requests, results, strict=True), key=lambda rr: rr[1].slot):
+        replay, out = amm.swapped(replay, "SOL", units(str(request.amount_in), 9))
+        assert D(out).scaleb(-6) == result.amount_out
+    assert (replay.base_reserve, replay.quote_reserve) == (after.base_reserve, after.quote_reserve)
+    assert after.base_reserve == before.base_reserve + sum(units(str(r.amount_in), 9) for r in requests)
+
+
+async def test_same_seed_gives_the_same_fate_on_another_chain(redis, key_prefix):
     request = swap()
-    sig = await make_chain(drift_bps=20).submit(request, attempt=1)
-    twin = RedisMockChain(redis, prefix=f"{key_prefix}-{uuid.uuid4().hex[:8]}", latency_scale=0, seed="chain-seed")
-    assert await twin.submit(request, attempt=3) == sig
-    other = RedisMockChain(redis, prefix=f"{key_prefix}-{uuid.uuid4().hex[:8]}", latency_scale=0, seed="other")
-    assert await other.submit(request, attempt=1) != sig
+
+    async def chain_with(seed: str) -> RedisMockChain:
+        store = RedisPoolStore(redis, prefix=f"{key_prefix}-{uuid.uuid4().hex[:8]}")
+        await store.seed(default_pools(seed="market-seed"))
+        return RedisMockChain(redis, prefix=store._prefix, pools=store, latency_scale=0, seed=seed)
+
+    sig = await (await chain_with("chain-seed")).submit(request, attempt=1)
+    assert await (await chain_with("chain-seed")).submit(request, attempt=3) == sig
+    assert await (await chain_with("other")).submit(request, attempt=1) != sig
 
 
-async def test_adverse_drift_below_the_floor_is_slippage_exceeded(make_chain):
-    chain = make_chain(drift_bps=0, drift_mean_bps=-300)
-    quoted_out = (D("2") * D("150") * (1 - RAYDIUM.fee_rate)).quantize(USDC_QUANTUM, rounding=ROUND_DOWN)
-    request = swap(amount_in="2", price="150", min_out=str(quoted_out))
+async def test_adverse_drift_below_the_floor_is_slippage_exceeded_and_the_order_does_not_trade(make_chain, pools):
+    chain = make_chain(drift_mean_bps=-300)
+    before = await pools.get("raydium", "SOL", "USDC")
+    quoted = amm.quote(before, "SOL", D("2"))
+    request = swap(amount_in="2", min_out=str(quoted.amount_out))
 
     result = await chain.confirm(await chain.submit(request, attempt=1), attempt=1)
 
+    moved = await pools.get("raydium", "SOL", "USDC")
     assert result.error == "slippage exceeded"
-    assert result.executed_price == D("150") * D("0.97")
-    assert result.amount_out < quoted_out
+    assert result.amount_out < quoted.amount_out
+    assert result.amount_out == pytest.approx(quoted.amount_out * D("0.97"), rel=D("0.001"))
+    # The market fell 3 % (other traders); the order itself sold nothing into the pool.
+    assert amm.mid_price(moved, "SOL", "USDC") == pytest.approx(
+        amm.mid_price(before, "SOL", "USDC") * D("0.97"), rel=D("1e-6")
+    )
+    assert moved.version == before.version + 1
+    assert await chain.executions(request.order_id) == 1  # it landed, and reverted
 
 
-async def test_floor_met_exactly_is_not_slippage(make_chain):
-    chain = make_chain(drift_bps=0, drift_mean_bps=0)
-    quoted_out = (D("2") * D("150") * (1 - METEORA.fee_rate)).quantize(USDC_QUANTUM, rounding=ROUND_DOWN)
-    request = swap(amount_in="2", price="150", min_out=str(quoted_out), venue="meteora")
+async def test_floor_met_exactly_is_not_slippage(make_chain, pools):
+    chain = make_chain(drift_mean_bps=0)
+    quoted = amm.quote(await pools.get("meteora", "SOL", "USDC"), "SOL", D("2"))
+    request = swap(amount_in="2", min_out=str(quoted.amount_out), venue="meteora")
 
     result = await chain.confirm(await chain.submit(request, attempt=1), attempt=1)
 
     assert result.error is None
-    assert result.amount_out == quoted_out == D("299.4")
+    assert result.amount_out == quoted.amount_out
 
 
 async def test_unavailable_chain_executes_nothing(make_chain):
@@ -157,43 +205,38 @@ async def test_confirm_of_unknown_signature_is_transient(make_chain):
 # --- venues ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("model", "low", "high"), [(RAYDIUM, "0.98", "1.02"), (METEORA, "0.97", "1.02")])
-async def test_quotes_stay_in_the_reference_band_with_the_venue_fee(model, low, high):
-    venue = MockVenue(model, latency_scale=0, seed="venue-seed")
-    base = D("150")  # SOL/USDC at the reference prices
-    prices = []
-    for _ in range(200):
-        quote = await venue.quote("SOL", "USDC", D("3"), order_id=uuid.uuid4(), attempt=1)
-        assert base * D(low) <= quote.price <= base * D(high)
-        assert quote.venue == model.name and quote.amount_in == D("3")
-        assert quote.fee_rate == {"raydium": D("0.003"), "meteora": D("0.002")}[model.name]
-        expected = (D("3") * quote.price * (1 - quote.fee_rate)).quantize(USDC_QUANTUM, rounding=ROUND_DOWN)
-        assert quote.amount_out == expected
-        prices.append(quote.price)
-    spread = (max(prices) - min(prices)) / base
-    assert spread > (D(high) - D(low)) / 2  # the draws really span the band
+@pytest.mark.parametrize("model", [RAYDIUM, METEORA], ids=["raydium", "meteora"])
+async def test_a_quote_is_what_the_venue_s_pool_gives_now(model, pools):
+    venue = MockVenue(model, pools, latency_scale=0, seed="venue-seed")
+    pool = await pools.get(model.name, "SOL", "USDC")
+    quote = await venue.quote("SOL", "USDC", D("3"), order_id=uuid.uuid4(), attempt=1)
+    expected = amm.quote(pool, "SOL", D("3"))
+    assert (quote.venue, quote.amount_in, quote.price, quote.amount_out) == (
+        model.name, D("3"), expected.price, expected.amount_out
+    )  # fmt: skip
+    assert quote.fee_rate == {"raydium": D("0.003"), "meteora": D("0.002")}[model.name]
+    assert D(145) < quote.price < D(155)  # SOL near its $150 reference
+    back = await venue.quote("USDC", "SOL", D("450"), order_id=uuid.uuid4(), attempt=1)  # the other way round
+    assert back.price == pytest.approx(1 / quote.price, rel=D("1e-20"))
 
 
-async def test_quote_is_deterministic_per_seed_order_and_attempt():
-    order_id = uuid.uuid4()
-    one = MockVenue(RAYDIUM, latency_scale=0, seed="s1")
-    same = MockVenue(RAYDIUM, latency_scale=0, seed="s1")
-
-    q1 = await one.quote("SOL", "USDC", D("1"), order_id=order_id, attempt=1)
-    assert await same.quote("SOL", "USDC", D("1"), order_id=order_id, attempt=1) == q1
-    assert (await one.quote("SOL", "USDC", D("1"), order_id=order_id, attempt=2)).price != q1.price
-    other_seed = MockVenue(RAYDIUM, latency_scale=0, seed="s2")
-    assert (await other_seed.quote("SOL", "USDC", D("1"), order_id=order_id, attempt=1)).price != q1.price
+async def test_the_venues_differ_and_wsol_trades_in_the_sol_pools(pools):
+    raydium, meteora = (MockVenue(m, pools, latency_scale=0) for m in (RAYDIUM, METEORA))
+    r = await raydium.quote("SOL", "USDC", D("1"), order_id=uuid.uuid4(), attempt=1)
+    m = await meteora.quote("SOL", "USDC", D("1"), order_id=uuid.uuid4(), attempt=1)
+    assert r.price != m.price
+    w = await raydium.quote("WSOL", "USDC", D("1"), order_id=uuid.uuid4(), attempt=1)
+    assert w.price == r.price
 
 
 @pytest.mark.parametrize(("token_in", "token_out"), [("SOL", "DOGE"), ("FOO", "USDC")])
-async def test_unknown_token_is_unsupported_pair(token_in, token_out):
-    venue = MockVenue(METEORA, latency_scale=0, seed="s")
+async def test_unknown_token_is_unsupported_pair(token_in, token_out, pools):
+    venue = MockVenue(METEORA, pools, latency_scale=0, seed="s")
     with pytest.raises(UnsupportedPair):
         await venue.quote(token_in, token_out, D("1"), order_id=uuid.uuid4(), attempt=1)
 
 
-async def test_unavailable_venue_raises_dex_unavailable():
-    venue = MockVenue(RAYDIUM, latency_scale=0, failure_rate=1.0, seed="s")
+async def test_unavailable_venue_raises_dex_unavailable(pools):
+    venue = MockVenue(RAYDIUM, pools, latency_scale=0, failure_rate=1.0, seed="s")
     with pytest.raises(DexUnavailable):
         await venue.quote("SOL", "USDC", D("1"), order_id=uuid.uuid4(), attempt=1)

@@ -8,6 +8,7 @@ listeners are chosen here too: every process logs every event; a process that ch
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -15,7 +16,10 @@ from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from redis.asyncio import Redis
 
 from order_engine.adapters.clock import SystemClock
-from order_engine.adapters.mock_dex import RedisMockChain, default_venues
+from order_engine.adapters.market.pools import RedisPoolStore
+from order_engine.adapters.market.table import default_pools
+from order_engine.adapters.mock_dex.chain import RedisMockChain
+from order_engine.adapters.mock_dex.venue import default_venues
 from order_engine.adapters.notifier import RedisStatusNotifier
 from order_engine.adapters.saq_queue import SaqOrderQueue
 from order_engine.app.listeners import broadcaster, event_bus
@@ -78,10 +82,13 @@ def order_queue(settings: Settings, queue: Any) -> SaqOrderQueue:
     )
 
 
-def mock_market(settings: Settings, redis: Redis) -> tuple[list[DexVenue], RedisMockChain]:
-    """The mock Raydium and Meteora and the Redis-backed mock chain they settle on."""
+async def mock_market(settings: Settings, redis: Redis) -> tuple[list[DexVenue], RedisMockChain]:
+    """The mock Raydium and Meteora, quoting from their pools in Redis (created on first start, never reset),
+    and the mock chain whose swaps trade against those pools."""
+    pools = RedisPoolStore(redis, prefix=settings.key_prefix)
+    await pools.seed(default_pools(seed=settings.dex_seed, depth_scale=Decimal(str(settings.market_depth_scale))))
     venues = default_venues(
-        latency_scale=settings.dex_latency_scale, failure_rate=settings.dex_failure_rate, seed=settings.dex_seed
+        pools, latency_scale=settings.dex_latency_scale, failure_rate=settings.dex_failure_rate, seed=settings.dex_seed
     )
     chain = RedisMockChain(
         redis,
@@ -91,6 +98,7 @@ def mock_market(settings: Settings, redis: Redis) -> tuple[list[DexVenue], Redis
         seed=settings.dex_seed,
         drift_bps=settings.dex_drift_bps,
         drift_mean_bps=settings.dex_drift_mean_bps,
+        pools=pools,
     )
     return list(venues), chain
 

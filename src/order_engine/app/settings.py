@@ -45,6 +45,7 @@ class Settings:
     dex_seed: str | None = None
     dex_drift_bps: float = 20.0
     dex_drift_mean_bps: float = 0.0
+    market_depth_scale: float = 1.0
     log_level: str = "INFO"
     log_json: bool | None = None
     data_dir: Path = field(default_factory=lambda: Path(".data"))
@@ -81,6 +82,7 @@ class Settings:
             "dex_seed": _env("ORDER_ENGINE_DEX_SEED", None),
             "dex_drift_bps": _env("ORDER_ENGINE_DEX_DRIFT_BPS", cls.dex_drift_bps, float),
             "dex_drift_mean_bps": _env("ORDER_ENGINE_DEX_DRIFT_MEAN_BPS", cls.dex_drift_mean_bps, float),
+            "market_depth_scale": _env("ORDER_ENGINE_MARKET_DEPTH_SCALE", cls.market_depth_scale, float),
             "log_level": _env("ORDER_ENGINE_LOG_LEVEL", cls.log_level).upper(),
             "log_json": _env("ORDER_ENGINE_LOG_JSON", None, bool),
             "data_dir": Path(_env("ORDER_ENGINE_DATA_DIR", ".data")),
@@ -108,6 +110,8 @@ class Settings:
     def check(self) -> None:
         if not 0 <= self.dex_failure_rate <= 1:
             raise ValueError("ORDER_ENGINE_DEX_FAILURE_RATE must be between 0 and 1")
+        if self.market_depth_scale <= 0:
+            raise ValueError("ORDER_ENGINE_MARKET_DEPTH_SCALE must be > 0")
         if self.dex_latency_scale < 0:
             raise ValueError("ORDER_ENGINE_DEX_LATENCY_SCALE must be >= 0")
         if self.rate_limit < 0 or self.rate_limit_window_s < 1:

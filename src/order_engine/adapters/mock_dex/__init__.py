@@ -1,6 +1,2 @@
-"""A realistic mock of Raydium and Meteora and of the chain they settle on."""
-
-from order_engine.adapters.mock_dex.chain import RedisMockChain
-from order_engine.adapters.mock_dex.venue import MockVenue, VenueModel, default_venues
-
-__all__ = ["MockVenue", "RedisMockChain", "VenueModel", "default_venues"]
+"""A realistic mock of Raydium and Meteora (venue.py, quoting from their pools) and of the chain they settle on
+(chain.py). Import from the modules themselves: the market package they build on imports prices.py from here."""

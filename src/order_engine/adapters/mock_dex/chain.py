@@ -22,12 +22,14 @@ import base58
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from order_engine.adapters.market.pools import RedisPoolStore
 from order_engine.adapters.mock_dex.prices import rng_for, rounded
-from order_engine.adapters.mock_dex.venue import FEES
-from order_engine.domain.errors import DexUnavailable
+from order_engine.adapters.mock_dex.venue import pool_pair
+from order_engine.domain import amm
+from order_engine.domain.errors import DexUnavailable, UnsupportedPair
 from order_engine.domain.money import dec_str
 from order_engine.domain.ports import SwapRequest, SwapResult
-from order_engine.domain.quotes import BPS, amount_out_after_fee
+from order_engine.domain.quotes import BPS
 from order_engine.domain.tokens import token
 
 P = ParamSpec("P")
@@ -36,18 +38,28 @@ T = TypeVar("T")
 GENESIS_SLOT = 280_000_000
 TX_TTL_S = 7 * 24 * 3600
 
-# KEYS: tx:{order}, sig:{signature}, executions hash, slot counter. ARGV: order id, tx json, signature, ttl.
-_SUBMIT = """
+# One atomic step: the swap's record and the pool it traded against, written together or not at all.
+# KEYS: tx:{order}, sig:{signature}, executions hash, slot counter, pool hash.
+# ARGV: order id, tx json, signature, ttl, pool version read, new version, new base reserve, new quote reserve.
+# The reserves are computed in Python (exact integers; Lua's doubles cannot hold k ~ 1e29): the script only
+# compares the version and stores the strings. Returns {1, tx} (done, or done before: idempotent per order),
+# or {0, ""} when the pool changed since it was read (the caller recomputes and tries again).
+_SWAP = """
 local existing = redis.call('GET', KEYS[1])
-if existing then return existing end
+if existing then return {1, existing} end
+if ARGV[6] ~= ARGV[5] then
+  if redis.call('HGET', KEYS[5], 'version') ~= ARGV[5] then return {0, ''} end
+  redis.call('HSET', KEYS[5], 'base_reserve', ARGV[7], 'quote_reserve', ARGV[8], 'version', ARGV[6])
+end
 local tx = cjson.decode(ARGV[2])
 tx['slot'] = redis.call('INCR', KEYS[4])
 local encoded = cjson.encode(tx)
 redis.call('SET', KEYS[1], encoded, 'EX', ARGV[4])
 redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[4])
 redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
-return encoded
+return {1, encoded}
 """
+MAX_TRIES = 50
 
 
 def _rpc(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -74,15 +86,17 @@ class RedisMockChain:
         seed: str | None = None,
         drift_bps: float = 20.0,
         drift_mean_bps: float = 0.0,
+        pools: RedisPoolStore | None = None,
     ) -> None:
         self._redis = redis
+        self._pools = pools or RedisPoolStore(redis, prefix=prefix)
         self._prefix = f"{prefix}:chain"
         self._latency_scale = latency_scale
         self._failure_rate = failure_rate
         self._seed = seed
         self._drift_bps = drift_bps
         self._drift_mean_bps = drift_mean_bps
-        self._submit_script = redis.register_script(_SUBMIT)
+        self._swap_script = redis.register_script(_SWAP)
 
     def _tx_key(self, order_id: uuid.UUID | str) -> str:
         return f"{self._prefix}:tx:{order_id}"
@@ -101,40 +115,75 @@ class RedisMockChain:
 
     @_rpc
     async def submit(self, swap: SwapRequest, *, attempt: int) -> str:
+        """Trade the order's swap against its venue's pool, exactly once per order.
+
+        Between quote and execution the market moves by the order's drift (`ORDER_ENGINE_DEX_DRIFT_*`:
+        other traders, simulated as a trade that moves the pool's price by that many bps against or for
+        the taker); then the swap's output is read off the reserves of that moment and checked against
+        `min_amount_out`. A shortfall lands as a failed transaction (`slippage exceeded`, the pool untouched
+        by the order); otherwise the reserves take the swap. Record and reserves change in one script.
+        """
         rng = rng_for(self._seed, swap.order_id, attempt, "submit")
         if self._latency_scale:
             await asyncio.sleep(0.05 * self._latency_scale * (0.5 + rng.random()))
         if rng.random() < self._failure_rate:
             raise DexUnavailable("RPC node unavailable: sendTransaction failed")
-        # The market moves between quote and execution: that is what the slippage floor guards.
         fate = rng_for(self._seed, swap.order_id, "fate")
         drift = Decimal(str(round(fate.gauss(self._drift_mean_bps, self._drift_bps), 4))) / BPS
-        executed_price = rounded(swap.quoted_price * (1 + drift))
-        out_token = token(swap.token_out)
-        assert out_token is not None
-        amount_out = out_token.round_down(amount_out_after_fee(swap.amount_in, executed_price, FEES[swap.venue]))
+        signature = base58.b58encode(fate.randbytes(64)).decode()
         execution_s = (2.0 + fate.random()) * self._latency_scale
-        tx = {
-            "orderId": str(swap.order_id),
-            "signature": base58.b58encode(fate.randbytes(64)).decode(),
-            "venue": swap.venue,
-            "executedPrice": dec_str(executed_price),
-            "amountOut": dec_str(amount_out),
-            "minAmountOut": dec_str(swap.min_amount_out),
-            "error": "slippage exceeded" if amount_out < swap.min_amount_out else None,
-            "sentAt": time.time(),
-            "executionMs": round(execution_s * 1000),
-        }
-        encoded = await self._submit_script(
-            keys=[
-                self._tx_key(swap.order_id),
-                f"{self._prefix}:sig:{tx['signature']}",
-                self.executions_key,
-                f"{self._prefix}:slot",
-            ],
-            args=[str(swap.order_id), json.dumps(tx), tx["signature"], TX_TTL_S],
-        )
-        return str(json.loads(encoded)["signature"])
+        tin, tout, base, quote = pool_pair(swap.token_in, swap.token_out)
+        out_token = token(swap.token_out)
+        in_token = token(swap.token_in)
+        assert out_token is not None and in_token is not None
+        in_units = int(swap.amount_in.scaleb(in_token.decimals))
+        min_units = int(swap.min_amount_out.scaleb(out_token.decimals))
+        keys = [
+            self._tx_key(swap.order_id),
+            f"{self._prefix}:sig:{signature}",
+            self.executions_key,
+            f"{self._prefix}:slot",
+            self._pools.key(swap.venue, base, quote),
+        ]
+        for _ in range(MAX_TRIES):
+            if (existing := await self._redis.get(keys[0])) is not None:
+                return str(json.loads(existing)["signature"])
+            pool = await self._pools.get(swap.venue, base, quote)
+            if pool is None:
+                raise UnsupportedPair(f"{swap.venue} has no {base}/{quote} pool")
+            moved = _drifted(pool, tin, drift)
+            out_units = amm.amount_out(moved, tin, in_units)
+            landed = out_units >= min_units
+            final = amm.swapped(moved, tin, in_units)[0] if landed else moved
+            amount_out = out_token.round_down(Decimal(out_units).scaleb(-out_token.decimals))
+            tx = {
+                "orderId": str(swap.order_id),
+                "signature": signature,
+                "venue": swap.venue,
+                "executedPrice": dec_str(rounded(amount_out / swap.amount_in)),
+                "amountOut": dec_str(amount_out),
+                "minAmountOut": dec_str(swap.min_amount_out),
+                "error": None if landed else "slippage exceeded",
+                "sentAt": time.time(),
+                "executionMs": round(execution_s * 1000),
+            }
+            version = pool.version + 1 if final != pool else pool.version
+            done, encoded = await self._swap_script(
+                keys=keys,
+                args=[
+                    str(swap.order_id),
+                    json.dumps(tx),
+                    signature,
+                    TX_TTL_S,
+                    str(pool.version),
+                    str(version),
+                    str(final.base_reserve),
+                    str(final.quote_reserve),
+                ],  # fmt: skip
+            )
+            if int(done) == 1:
+                return str(json.loads(encoded)["signature"])
+        raise DexUnavailable(f"{swap.venue} {base}/{quote} pool too busy: {MAX_TRIES} conflicting updates")
 
     @_rpc
     async def find(self, order_id: uuid.UUID) -> str | None:
@@ -165,3 +214,14 @@ class RedisMockChain:
     async def executions(self, order_id: uuid.UUID) -> int:
         """How many times this order's swap really executed (must never exceed 1)."""
         return int(await self._redis.hget(self.executions_key, str(order_id)) or 0)
+
+
+def _drifted(pool: amm.Pool, token_in: str, drift: Decimal) -> amm.Pool:
+    """The pool after the market moved by `drift` (a fraction) in the taker's terms: tokenOut per tokenIn
+    times (1 + drift). Negative drift is a move against the taker."""
+    if not drift:
+        return pool
+    mid = amm.mid_price(pool, pool.base, pool.quote)  # quote per base
+    target = mid * (1 + drift) if token_in == pool.base else mid / (1 + drift)
+    step = amm.trade_to_price(pool, target)
+    return pool if step is None else amm.swapped(pool, *step)[0]

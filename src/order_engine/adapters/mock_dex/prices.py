@@ -1,12 +1,9 @@
-"""Reference USD prices the mock market moves around."""
+"""Reference USD prices the mock market starts from, and the seeded randomness it draws on."""
 
 from __future__ import annotations
 
 import random
 from decimal import Decimal, localcontext
-
-from order_engine.domain.errors import UnsupportedPair
-from order_engine.domain.tokens import token
 
 USD_PRICES: dict[str, Decimal] = {
     "SOL": Decimal("150.00"),
@@ -19,16 +16,6 @@ USD_PRICES: dict[str, Decimal] = {
 }
 
 SIGNIFICANT_DIGITS = 18
-
-
-def base_price(token_in: str, token_out: str) -> Decimal:
-    """Units of `token_out` one `token_in` is worth at the reference prices."""
-    tin, tout = token(token_in), token(token_out)
-    if tin is None or tout is None or tin.symbol not in USD_PRICES or tout.symbol not in USD_PRICES:
-        raise UnsupportedPair(f"no pool for {token_in}/{token_out}")
-    with localcontext() as ctx:
-        ctx.prec = SIGNIFICANT_DIGITS
-        return USD_PRICES[tin.symbol] / USD_PRICES[tout.symbol]
 
 
 def unit(rng: random.Random) -> Decimal:

@@ -1,4 +1,4 @@
-"""Mock Raydium / Meteora quoting: the reference price spreads, fees and ~200 ms latency."""
+"""Mock Raydium / Meteora quoting from their constant-product pools in Redis, with ~200 ms latency."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ import uuid
 from decimal import Decimal
 
 import attrs
+from redis.exceptions import RedisError
 
-from order_engine.adapters.mock_dex.prices import base_price, rng_for, rounded, unit
-from order_engine.domain.errors import DexUnavailable
-from order_engine.domain.quotes import Quote, amount_out_after_fee
+from order_engine.adapters.market.pools import RedisPoolStore
+from order_engine.adapters.market.table import VENUE_FEES_BPS, orient, pairs
+from order_engine.adapters.mock_dex.prices import rng_for
+from order_engine.domain import amm
+from order_engine.domain.errors import DexUnavailable, UnsupportedPair
+from order_engine.domain.quotes import Quote
 from order_engine.domain.tokens import token
 
 
@@ -18,18 +22,29 @@ from order_engine.domain.tokens import token
 class VenueModel:
     name: str
     fee_rate: Decimal
-    spread_low: Decimal  # price = base × (spread_low + r × spread_width)
-    spread_width: Decimal
     quote_latency_s: float = 0.2
 
 
-RAYDIUM = VenueModel("raydium", Decimal("0.003"), Decimal("0.98"), Decimal("0.04"))
-METEORA = VenueModel("meteora", Decimal("0.002"), Decimal("0.97"), Decimal("0.05"))
+RAYDIUM = VenueModel("raydium", Decimal(VENUE_FEES_BPS["raydium"]) / 10_000)
+METEORA = VenueModel("meteora", Decimal(VENUE_FEES_BPS["meteora"]) / 10_000)
+_PAIRS = frozenset(pairs())
+
+
+def pool_pair(token_in: str, token_out: str) -> tuple[str, str, str, str]:
+    """(symbol in, symbol out, base, quote) for a pair the market has a pool for (SOL stands for WSOL too)."""
+    tin, tout = token(token_in), token(token_out)
+    a = "SOL" if tin is not None and tin.symbol == "WSOL" else (tin.symbol if tin else token_in)
+    b = "SOL" if tout is not None and tout.symbol == "WSOL" else (tout.symbol if tout else token_out)
+    base, quote = orient(a, b)
+    if (base, quote) not in _PAIRS:
+        raise UnsupportedPair(f"no pool for {token_in}/{token_out}")
+    return a, b, base, quote
 
 
 @attrs.define
 class MockVenue:
     model: VenueModel
+    store: RedisPoolStore
     latency_scale: float = 1.0
     failure_rate: float = 0.0
     seed: str | None = None
@@ -41,27 +56,24 @@ class MockVenue:
     async def quote(
         self, token_in: str, token_out: str, amount_in: Decimal, *, order_id: uuid.UUID, attempt: int
     ) -> Quote:
-        base = base_price(token_in, token_out)  # UnsupportedPair before any latency
+        """What the venue's pool gives right now: its mid price, and the output after fee and price impact."""
+        tin, _, base, quote = pool_pair(token_in, token_out)  # UnsupportedPair before any latency
         rng = rng_for(self.seed, order_id, attempt, self.name, "quote")
         if self.latency_scale:
             await asyncio.sleep(self.model.quote_latency_s * self.latency_scale * (0.8 + 0.4 * rng.random()))
         if rng.random() < self.failure_rate:
             raise DexUnavailable(f"{self.name}: quote request timed out")
-        price = rounded(base * (self.model.spread_low + unit(rng) * self.model.spread_width))
-        out_token = token(token_out)
-        assert out_token is not None
-        amount_out = out_token.round_down(amount_out_after_fee(amount_in, price, self.model.fee_rate))
-        return Quote(
-            venue=self.name,
-            price=price,
-            fee_rate=self.model.fee_rate,
-            amount_in=amount_in,
-            amount_out=amount_out,
-        )
+        try:
+            pool = await self.store.get(self.name, base, quote)
+        except RedisError as exc:
+            raise DexUnavailable(f"{self.name}: pool state unavailable ({type(exc).__name__})") from exc
+        if pool is None:
+            raise UnsupportedPair(f"{self.name} has no {base}/{quote} pool")
+        q = amm.quote(pool, tin, amount_in)
+        return Quote(venue=self.name, price=q.price, fee_rate=q.fee_rate, amount_in=amount_in, amount_out=q.amount_out)
 
 
-def default_venues(*, latency_scale: float, failure_rate: float, seed: str | None) -> list[MockVenue]:
-    return [MockVenue(m, latency_scale, failure_rate, seed) for m in (RAYDIUM, METEORA)]
-
-
-FEES = {m.name: m.fee_rate for m in (RAYDIUM, METEORA)}
+def default_venues(
+    store: RedisPoolStore, *, latency_scale: float, failure_rate: float, seed: str | None
+) -> list[MockVenue]:
+    return [MockVenue(m, store, latency_scale, failure_rate, seed) for m in (RAYDIUM, METEORA)]

@@ -46,7 +46,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     pool = await create_pool(settings.sqlalchemy_url, max_size=settings.worker_concurrency + 1)
     redis = redis_from_url(settings.redis_url)
     ctx["pool"], ctx["redis"] = pool, redis
-    venues, chain = mock_market(settings, redis)
+    venues, chain = await mock_market(settings, redis)
     engine = bootstrap(
         settings,
         repo=SqlOrderRepository(pool),
