@@ -123,13 +123,13 @@ async def test_a_swap_trades_the_pool_and_reports_what_the_reserves_gave(make_ch
 async def test_fifty_concurrent_swaps_move_the_pool_by_exactly_their_sum(make_chain, pools):
     """No lost update: each swap's output is what the reserves of its moment gave, and the reserves end where
     replaying the swaps in the order they committed (their slots) takes them."""
-    chain = make_chain()
+    chains = [make_chain(), make_chain()]  # as two worker processes: one serialises its own swaps, both race
     before = await pools.get("meteora", "SOL", "USDC")
     sizes = [D(n) / 7 for n in range(1, 51)]
     requests = [swap(amount_in=str(s.quantize(D("1e-9"))), venue="meteora") for s in sizes]
 
-    signatures = await asyncio.gather(*(chain.submit(r, attempt=1) for r in requests))
-    results = await asyncio.gather(*(chain.confirm(sig) for sig in signatures))
+    signatures = await asyncio.gather(*(chains[n % 2].submit(r, attempt=1) for n, r in enumerate(requests)))
+    results = await asyncio.gather(*(chains[0].confirm(sig) for sig in signatures))
 
     after = await pools.get("meteora", "SOL", "USDC")
     assert after.version == before.version + 50 and all(r.error is None for r in results)

@@ -97,6 +97,7 @@ class RedisMockChain:
         self._drift_bps = drift_bps
         self._drift_mean_bps = drift_mean_bps
         self._swap_script = redis.register_script(_SWAP)
+        self._pool_locks: dict[str, asyncio.Lock] = {}
 
     def _tx_key(self, order_id: uuid.UUID | str) -> str:
         return f"{self._prefix}:tx:{order_id}"
@@ -145,6 +146,26 @@ class RedisMockChain:
             f"{self._prefix}:slot",
             self._pools.key(swap.venue, base, quote),
         ]
+        # One swap at a time per pool in this process: concurrent swaps on one pool would otherwise read the
+        # same version and all but one retry. Other processes still race; the version guard settles that.
+        async with self._pool_locks.setdefault(keys[4], asyncio.Lock()):
+            return await self._swap(swap, keys, signature, drift, execution_s, tin, in_units, min_units, base, quote)
+
+    async def _swap(
+        self,
+        swap: SwapRequest,
+        keys: list[str],
+        signature: str,
+        drift: Decimal,
+        execution_s: float,
+        tin: str,
+        in_units: int,
+        min_units: int,
+        base: str,
+        quote: str,
+    ) -> str:
+        out_token = token(swap.token_out)
+        assert out_token is not None
         for _ in range(MAX_TRIES):
             if (existing := await self._redis.get(keys[0])) is not None:
                 return str(json.loads(existing)["signature"])
