@@ -82,11 +82,16 @@ def order_queue(settings: Settings, queue: Any) -> SaqOrderQueue:
     )
 
 
-async def mock_market(settings: Settings, redis: Redis) -> tuple[list[DexVenue], RedisMockChain]:
-    """The mock Raydium and Meteora, quoting from their pools in Redis (created on first start, never reset),
-    and the mock chain whose swaps trade against those pools."""
+async def market_pools(settings: Settings, redis: Redis) -> RedisPoolStore:
+    """The venues' pools in Redis, created by whichever process starts first and never reset."""
     pools = RedisPoolStore(redis, prefix=settings.key_prefix)
     await pools.seed(default_pools(seed=settings.dex_seed, depth_scale=Decimal(str(settings.market_depth_scale))))
+    return pools
+
+
+async def mock_market(settings: Settings, redis: Redis) -> tuple[list[DexVenue], RedisMockChain]:
+    """The mock Raydium and Meteora, quoting from their pools, and the mock chain whose swaps trade them."""
+    pools = await market_pools(settings, redis)
     venues = default_venues(
         pools, latency_scale=settings.dex_latency_scale, failure_rate=settings.dex_failure_rate, seed=settings.dex_seed
     )

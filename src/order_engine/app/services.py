@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from order_engine.app.live.streams import LiveStreams
 from order_engine.app.settings import Settings
-from order_engine.domain.ports import OrderRepository
+from order_engine.domain.ports import MarketView, OrderRepository
 from order_engine.domain.use_cases import SubmitOrder
 
 
@@ -21,3 +21,4 @@ class Services:
     repo: OrderRepository
     submit: SubmitOrder
     streams: LiveStreams
+    market: MarketView

@@ -10,6 +10,7 @@ from typing import Protocol
 
 import attrs
 
+from order_engine.domain.amm import Pool
 from order_engine.domain.order import Order, StatusChange
 from order_engine.domain.quotes import Quote
 from order_engine.domain.status import OrderStatus
@@ -111,3 +112,11 @@ class SwapExecutor(Protocol):
 
     async def confirm(self, signature: str, *, attempt: int) -> SwapResult:
         """Wait until the swap settles. Raises DexUnavailable if the chain cannot say yet."""
+
+
+class MarketView(Protocol):
+    """The venues' pools as they are now (read-only)."""
+
+    async def get(self, venue: str, base: str, quote: str) -> Pool | None: ...
+
+    async def all(self) -> list[Pool]: ...

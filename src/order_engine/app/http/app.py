@@ -12,16 +12,19 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.stores.registry import StoreRegistry
 from litestar_saq import SAQPlugin
+from redis.exceptions import RedisError
 
 from order_engine import __version__
+from order_engine.adapters.market.pools import RedisPoolStore
 from order_engine.adapters.pubsub import OrderChannelsPlugin, SerialisedPubSubBackend
 from order_engine.adapters.redis_client import redis_from_url
 from order_engine.adapters.sql.pool import create_pool, warm_up
 from order_engine.adapters.sql.repository import SqlOrderRepository
-from order_engine.app.bootstrap import bootstrap, order_queue
+from order_engine.app.bootstrap import bootstrap, market_pools, order_queue
 from order_engine.app.http.api_docs import openapi_config, redirect_to_trailing_slash
 from order_engine.app.http.errors import EXCEPTION_HANDLERS
 from order_engine.app.http.health import health, live
+from order_engine.app.http.market import MarketController
 from order_engine.app.http.orders import OrdersController
 from order_engine.app.http.schemas import StrictStructSchemaPlugin
 from order_engine.app.http.security import FailOpenRedisStore, api_rate_limit
@@ -61,7 +64,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             repo=repo,
             streams=streams,
             submit=bootstrap(settings, repo=repo, queue=order_queue(settings, queue)).submit,
+            market=RedisPoolStore(redis, prefix=settings.key_prefix),
         )
+        try:
+            await market_pools(settings, redis)  # the worker seeds them too; an API may start first
+        except RedisError as exc:
+            log.warning("market pools not seeded at start-up (Redis unavailable)", error=repr(exc))
         resync = asyncio.create_task(streams.resync_forever(repo, settings.ws_resync_s))
         warming = asyncio.create_task(warm_up(pool, settings.api_db_pool_size))
         lag = asyncio.create_task(watch_loop_lag(settings.loop_lag_warn_ms / 1000))
@@ -82,7 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     rate_limit = api_rate_limit(settings.api_rate_limit_per_min)
     return Litestar(
-        route_handlers=[OrdersController, watch_order, execute_over_ws, health, live],
+        route_handlers=[OrdersController, MarketController, watch_order, execute_over_ws, health, live],
         middleware=[redirect_to_trailing_slash("/saq"), *([rate_limit.middleware] if rate_limit else [])],
         stores=StoreRegistry(
             default_factory=lambda name: FailOpenRedisStore(redis, namespace=f"{settings.key_prefix}:store:{name}")

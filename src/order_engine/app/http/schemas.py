@@ -109,6 +109,36 @@ class OrderPage(msgspec.Struct):
     nextCursor: str | None
 
 
+class VenueQuote(msgspec.Struct):
+    venue: str
+    price: DecimalString
+    effectivePrice: DecimalString
+    amountOut: DecimalString
+    feeRate: DecimalString
+    priceImpactPct: Annotated[str, msgspec.Meta(description='A percent as a decimal string: "0.35" = 0.35 %')]
+
+
+class MarketQuote(msgspec.Struct):
+    """What each venue's pool gives right now for `amountIn` of `tokenIn`; `best` returns the most."""
+
+    tokenIn: str
+    tokenOut: str
+    amountIn: DecimalString
+    quotes: list[VenueQuote]
+    best: str
+
+
+class PoolPrice(msgspec.Struct):
+    pair: Annotated[str, msgspec.Meta(description="BASE/QUOTE, e.g. SOL/USDC: price is quote per base")]
+    venue: str
+    price: DecimalString
+
+
+class MarketPrices(msgspec.Struct):
+    at: Timestamp
+    prices: list[PoolPrice]
+
+
 class HealthChecks(msgspec.Struct):
     database: Annotated[str, msgspec.Meta(description='"ok", or "down: <error>"')]
     redis: Annotated[str, msgspec.Meta(description='"ok", or "down: <error>"')]
