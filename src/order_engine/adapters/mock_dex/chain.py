@@ -133,10 +133,9 @@ class RedisMockChain:
         drift = Decimal(str(round(fate.gauss(self._drift_mean_bps, self._drift_bps), 4))) / BPS
         signature = base58.b58encode(fate.randbytes(64)).decode()
         execution_s = (2.0 + fate.random()) * self._latency_scale
-        tin, tout, base, quote = pool_pair(swap.token_in, swap.token_out)
-        out_token = token(swap.token_out)
-        in_token = token(swap.token_in)
-        assert out_token is not None and in_token is not None
+        tin, _, base, quote = pool_pair(swap.token_in, swap.token_out)
+        in_token, out_token = token(swap.token_in), token(swap.token_out)
+        assert in_token is not None and out_token is not None
         in_units = int(swap.amount_in.scaleb(in_token.decimals))
         min_units = int(swap.min_amount_out.scaleb(out_token.decimals))
         keys = [
@@ -149,62 +148,45 @@ class RedisMockChain:
         # One swap at a time per pool in this process: concurrent swaps on one pool would otherwise read the
         # same version and all but one retry. Other processes still race; the version guard settles that.
         async with self._pool_locks.setdefault(keys[4], asyncio.Lock()):
-            return await self._swap(swap, keys, signature, drift, execution_s, tin, in_units, min_units, base, quote)
-
-    async def _swap(
-        self,
-        swap: SwapRequest,
-        keys: list[str],
-        signature: str,
-        drift: Decimal,
-        execution_s: float,
-        tin: str,
-        in_units: int,
-        min_units: int,
-        base: str,
-        quote: str,
-    ) -> str:
-        out_token = token(swap.token_out)
-        assert out_token is not None
-        for _ in range(MAX_TRIES):
-            if (existing := await self._redis.get(keys[0])) is not None:
-                return str(json.loads(existing)["signature"])
-            pool = await self._pools.get(swap.venue, base, quote)
-            if pool is None:
-                raise UnsupportedPair(f"{swap.venue} has no {base}/{quote} pool")
-            moved = _drifted(pool, tin, drift)
-            out_units = amm.amount_out(moved, tin, in_units)
-            landed = out_units >= min_units
-            final = amm.swapped(moved, tin, in_units)[0] if landed else moved
-            amount_out = out_token.round_down(Decimal(out_units).scaleb(-out_token.decimals))
-            tx = {
-                "orderId": str(swap.order_id),
-                "signature": signature,
-                "venue": swap.venue,
-                "executedPrice": dec_str(rounded(amount_out / swap.amount_in)),
-                "amountOut": dec_str(amount_out),
-                "minAmountOut": dec_str(swap.min_amount_out),
-                "error": None if landed else "slippage exceeded",
-                "sentAt": time.time(),
-                "executionMs": round(execution_s * 1000),
-            }
-            version = pool.version + 1 if final != pool else pool.version
-            done, encoded = await self._swap_script(
-                keys=keys,
-                args=[
-                    str(swap.order_id),
-                    json.dumps(tx),
-                    signature,
-                    TX_TTL_S,
-                    str(pool.version),
-                    str(version),
-                    str(final.base_reserve),
-                    str(final.quote_reserve),
-                ],  # fmt: skip
-            )
-            if int(done) == 1:
-                return str(json.loads(encoded)["signature"])
-        raise DexUnavailable(f"{swap.venue} {base}/{quote} pool too busy: {MAX_TRIES} conflicting updates")
+            for _ in range(MAX_TRIES):
+                if (existing := await self._redis.get(keys[0])) is not None:
+                    return str(json.loads(existing)["signature"])
+                pool = await self._pools.get(swap.venue, base, quote)
+                if pool is None:
+                    raise UnsupportedPair(f"{swap.venue} has no {base}/{quote} pool")
+                moved = _drifted(pool, tin, drift)
+                out_units = amm.amount_out(moved, tin, in_units)
+                landed = out_units >= min_units
+                final = amm.swapped(moved, tin, in_units)[0] if landed else moved
+                amount_out = out_token.round_down(Decimal(out_units).scaleb(-out_token.decimals))
+                tx = {
+                    "orderId": str(swap.order_id),
+                    "signature": signature,
+                    "venue": swap.venue,
+                    "executedPrice": dec_str(rounded(amount_out / swap.amount_in)),
+                    "amountOut": dec_str(amount_out),
+                    "minAmountOut": dec_str(swap.min_amount_out),
+                    "error": None if landed else "slippage exceeded",
+                    "sentAt": time.time(),
+                    "executionMs": round(execution_s * 1000),
+                }
+                version = pool.version + 1 if final != pool else pool.version
+                done, encoded = await self._swap_script(
+                    keys=keys,
+                    args=[
+                        str(swap.order_id),
+                        json.dumps(tx),
+                        signature,
+                        TX_TTL_S,
+                        str(pool.version),
+                        str(version),
+                        str(final.base_reserve),
+                        str(final.quote_reserve),
+                    ],
+                )
+                if int(done) == 1:
+                    return str(json.loads(encoded)["signature"])
+            raise DexUnavailable(f"{swap.venue} {base}/{quote} pool too busy: {MAX_TRIES} conflicting updates")
 
     @_rpc
     async def find(self, order_id: uuid.UUID) -> str | None:

@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.params import QueryParameter
 
+from order_engine.adapters.market.table import VENUE_FEES_BPS
 from order_engine.adapters.mock_dex.venue import pool_pair
 from order_engine.app.http.schemas import MarketPrices, MarketQuote, problem_responses
 from order_engine.app.services import Services
@@ -19,18 +20,10 @@ from order_engine.domain import amm
 from order_engine.domain.errors import InvalidOrder, UnsupportedPair
 from order_engine.domain.money import dec_str, parse_amount
 from order_engine.domain.quotes import Quote, select_best
-from order_engine.domain.requests import MAX_AMOUNT_IN
-from order_engine.domain.tokens import TOKENS, token
+from order_engine.domain.requests import OrderRequest, validate
 
 Symbol = Annotated[str, QueryParameter(max_length=16, description="Token symbol, case-insensitive (SOL, USDC, …)")]
 Amount = Annotated[str, QueryParameter(max_length=40, description='Amount of tokenIn, a plain decimal string ("1.5")')]
-
-
-def _token(symbol: str, field: str) -> str:
-    found = token(symbol)
-    if found is None:
-        raise InvalidOrder(field, f"unknown token {symbol[:16]!r}; supported: {', '.join(sorted(TOKENS))}")
-    return found.symbol
 
 
 def _pct(value: Decimal) -> str:
@@ -50,21 +43,15 @@ class MarketController(Controller):
         `price` is the pool's mid price (tokenOut per tokenIn, before fee), `effectivePrice` = amountOut /
         amountIn after fee and price impact, `priceImpactPct` a percent (0.35 = 0.35 %). Writes nothing.
         """
-        tin, tout = _token(tokenIn, "tokenIn"), _token(tokenOut, "tokenOut")
-        if TOKENS[tin].mint == TOKENS[tout].mint:
-            raise InvalidOrder("tokenOut", "must differ from tokenIn")
-        amount = parse_amount(amountIn, "amountIn")
-        if not 0 < amount <= MAX_AMOUNT_IN:
-            raise InvalidOrder("amountIn", f"must be greater than 0 and at most {MAX_AMOUNT_IN:f}")
-        if amount != TOKENS[tin].round_down(amount):
-            raise InvalidOrder("amountIn", f"{tin} has {TOKENS[tin].decimals} decimal places at most")
+        # The order's own rules (known tokens, different mints, amount > 0 with the token's decimals at most).
+        request = validate(OrderRequest(tokenIn, tokenOut, parse_amount(amountIn, "amountIn")))
+        tin, tout, amount = request.token_in, request.token_out, request.amount_in
         try:
             symbol_in, _, base, quote = pool_pair(tin, tout)
         except UnsupportedPair as exc:
             raise InvalidOrder("tokenOut", str(exc)) from None
-        quotes = []
-        for pool in [p for p in await services.market.all() if (p.base, p.quote) == (base, quote)]:
-            quotes.append(amm.quote(pool, symbol_in, amount))
+        pools = [await services.market.get(venue, base, quote) for venue in sorted(VENUE_FEES_BPS)]
+        quotes = [amm.quote(pool, symbol_in, amount) for pool in pools if pool is not None]
         if not quotes:  # the pools were never seeded: no process has reached Redis since it started
             raise HTTPException(status_code=503, detail="market unavailable: no pools yet, try again shortly")
         best = select_best(Quote(q.venue, q.price, q.fee_rate, q.amount_in, q.amount_out) for q in quotes)
