@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -88,20 +90,35 @@ async def test_redis_crash_under_load_loses_no_order_and_executes_none_twice(
         url = f"{stack.ws_base}/api/orders/{order_id}/ws?since=0"
         watchers[order_id] = asyncio.create_task(follow(url, subscribed[-1]))
 
+    worker = stack.procs["worker0"].pid
+
     async def burst(_: set[str]) -> None:
-        """BURST orders at once, each followed by a WebSocket client: the crash finds half of them still
-        queued, so their sockets (and the API's pub/sub subscription) live through the outage."""
-        load.on_accepted = watch
-        await asyncio.gather(*(load.post(f"burst-{n}-{uuid.uuid4().hex[:8]}") for n in range(BURST)))
-        load.on_accepted = None
-        await asyncio.wait_for(asyncio.gather(*(event.wait() for event in subscribed)), 5)
+        """BURST orders at once, each followed by a WebSocket client, while the worker is paused (SIGSTOP):
+        the crash finds every one of them unfinished, so their sockets (and the API's pub/sub subscription)
+        live through the outage. Left running, the worker could finish the whole burst before its sockets
+        had all subscribed on a slow run (seen once: no socket followed an order through the outage)."""
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            load.on_accepted = watch
+            await asyncio.gather(*(load.post(f"burst-{n}-{uuid.uuid4().hex[:8]}") for n in range(BURST)))
+            load.on_accepted = None
+            await asyncio.wait_for(asyncio.gather(*(event.wait() for event in subscribed)), 5)
+        except BaseException:
+            os.kill(worker, signal.SIGCONT)
+            raise
+
+    def crash() -> float:
+        """Kill Redis, then let the paused worker go on: its attempts under way meet the outage."""
+        took = private_redis.kill()
+        os.kill(worker, signal.SIGCONT)
+        return took
 
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=CLIENT_TIMEOUT_S) as client:
         load = Load(client)
         outage = await run_outage(
             load,
             database_url,
-            private_redis.kill,
+            crash,
             private_redis.start,
             warmup_s=3,
             outage_s=4,
