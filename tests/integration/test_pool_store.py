@@ -248,3 +248,30 @@ async def test_update_refuses_bad_changes_and_gives_up_after_max_tries(store: Re
         pool.quote_reserve,
         MAX_TRIES,
     )
+
+
+async def test_every_creation_and_change_lands_on_the_events_stream(
+    store: RedisPoolStore, redis: aioredis.Redis
+) -> None:
+    """The watcher follows pools through this stream: each seed and committed change is one entry with the
+    reserves it left; a refused change (below min out) and a seed of an existing pool add nothing."""
+    pool = sol_usdc()
+    await store.seed([pool])
+    await store.seed([pool])
+    fill = await store.trade("raydium", "SOL", "USDC", 5 * SOL_UNITS)
+    with pytest.raises(InsufficientOutput):
+        await store.trade("raydium", "SOL", "USDC", SOL_UNITS, min_out_units=10**15)
+    after = await store.get("raydium", "SOL", "USDC")
+    assert after is not None
+    entries = await redis.xrange(store.events_key)
+    fields = [{k.decode(): v.decode() for k, v in f.items()} for _, f in entries]
+    key = store.key("raydium", "SOL", "USDC")
+    assert fields == [
+        {"key": key, "version": "0", "base_reserve": str(pool.base_reserve), "quote_reserve": str(pool.quote_reserve)},
+        {
+            "key": key,
+            "version": str(fill.version),
+            "base_reserve": str(after.base_reserve),
+            "quote_reserve": str(after.quote_reserve),
+        },
+    ]

@@ -11,6 +11,9 @@ Layout (prefix = the caller's):
     {prefix}:pool:{venue}:{base}/{quote}  hash: venue base quote base_decimals quote_decimals fee_bps
                                           base_reserve quote_reserve version  (ints as decimal strings)
     {prefix}:pools                        sorted set (score 0, ordered by name) of every pool key
+    {prefix}:market:events                stream: one entry per pool created or changed, written by the same
+                                          script as the change (fields: key, version, base_reserve,
+                                          quote_reserve; capped near EVENTS_MAXLEN). The watcher follows it.
 """
 
 from __future__ import annotations
@@ -31,23 +34,37 @@ from order_engine.domain.errors import SlippageExceeded
 T = TypeVar("T")
 
 MAX_TRIES = 50
+EVENTS_MAXLEN = 10_000  # the pool-change stream is a doorbell, not a history: followers re-read pools on a gap
 _INTS = ("base_decimals", "quote_decimals", "fee_bps", "base_reserve", "quote_reserve", "version")
 
-# KEYS: pool hash, index. ARGV: field, value, ... Creates the pool only if absent: a restart never resets prices.
+
+def _event(stream: str, maxlen: str, key: str, version: str, base: str, quote: str) -> str:
+    """Lua that appends a pool's new state to the events stream (arguments are Lua expressions)."""
+    return (
+        f"redis.call('XADD', {stream}, 'MAXLEN', '~', {maxlen}, '*', 'key', {key}, 'version', {version},"
+        f" 'base_reserve', {base}, 'quote_reserve', {quote})\n"
+    )
+
+
+# KEYS: pool hash, index, events. ARGV: maxlen, field, value, ... Creates the pool only if absent: a restart
+# never resets prices.
 _SEED = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('ZADD', KEYS[2], 0, KEYS[1])
+local pool = redis.call('HMGET', KEYS[1], 'version', 'base_reserve', 'quote_reserve')
+""" + _event("KEYS[3]", "ARGV[1]", "KEYS[1]", "pool[1]", "pool[2]", "pool[3]") + """
 return 1
 """
 
-# KEYS: pool hash. ARGV: version read, new version, new base reserve, new quote reserve.
+# KEYS: pool hash, events. ARGV: version read, new version, new base reserve, new quote reserve, maxlen.
 # Versions are compared as the decimal strings they are stored as; no number is ever parsed in Lua.
 _CAS = """
 local version = redis.call('HGET', KEYS[1], 'version')
 if not version then return -1 end
 if version ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'base_reserve', ARGV[3], 'quote_reserve', ARGV[4], 'version', ARGV[2])
+""" + _event("KEYS[2]", "ARGV[5]", "KEYS[1]", "ARGV[2]", "ARGV[3]", "ARGV[4]") + """
 return 1
 """
 
@@ -101,6 +118,7 @@ class RedisPoolStore:
         self._redis = redis
         self._prefix = prefix
         self._index = f"{prefix}:pools"
+        self.events_key = f"{prefix}:market:events"
         self._seed = redis.register_script(_SEED)
         self._cas = redis.register_script(_CAS)
 
@@ -113,7 +131,9 @@ class RedisPoolStore:
             for pool in pools:
                 fields = [item for pair in _encode(pool).items() for item in pair]
                 await self._seed(
-                    keys=[self.key(pool.venue, pool.base, pool.quote), self._index], args=fields, client=pipe
+                    keys=[self.key(pool.venue, pool.base, pool.quote), self._index, self.events_key],
+                    args=[EVENTS_MAXLEN, *fields],
+                    client=pipe,
                 )
             return sum(int(created) for created in await pipe.execute())
 
@@ -148,8 +168,8 @@ class RedisPoolStore:
                 pool, version=pool.version + 1
             ):
                 raise ValueError(f"a change moves reserves and bumps the version by one, nothing else: {new}")
-            args = [pool.version, new.version, new.base_reserve, new.quote_reserve]
-            status = await self._cas(keys=[key], args=[str(a) for a in args])
+            args = [pool.version, new.version, new.base_reserve, new.quote_reserve, EVENTS_MAXLEN]
+            status = await self._cas(keys=[key, self.events_key], args=[str(a) for a in args])
             if status == 1:
                 return result
             if status == -1:

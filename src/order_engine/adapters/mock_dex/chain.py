@@ -22,7 +22,7 @@ import base58
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from order_engine.adapters.market.pools import RedisPoolStore
+from order_engine.adapters.market.pools import EVENTS_MAXLEN, RedisPoolStore
 from order_engine.adapters.mock_dex.prices import rng_for, rounded
 from order_engine.adapters.mock_dex.venue import pool_pair
 from order_engine.domain import amm
@@ -39,8 +39,9 @@ GENESIS_SLOT = 280_000_000
 TX_TTL_S = 7 * 24 * 3600
 
 # One atomic step: the swap's record and the pool it traded against, written together or not at all.
-# KEYS: tx:{order}, sig:{signature}, executions hash, slot counter, pool hash.
-# ARGV: order id, tx json, signature, ttl, pool version read, new version, new base reserve, new quote reserve.
+# KEYS: tx:{order}, sig:{signature}, executions hash, slot counter, pool hash, pool-change stream.
+# ARGV: order id, tx json, signature, ttl, pool version read, new version, new base reserve, new quote reserve,
+# the stream's cap (pools.EVENTS_MAXLEN).
 # The reserves are computed in Python (exact integers; Lua's doubles cannot hold k ~ 1e29): the script only
 # compares the version and stores the strings. Returns {1, tx} (done, or done before: idempotent per order),
 # or {0, ""} when the pool changed since it was read (the caller recomputes and tries again).
@@ -50,6 +51,8 @@ if existing then return {1, existing} end
 if ARGV[6] ~= ARGV[5] then
   if redis.call('HGET', KEYS[5], 'version') ~= ARGV[5] then return {0, ''} end
   redis.call('HSET', KEYS[5], 'base_reserve', ARGV[7], 'quote_reserve', ARGV[8], 'version', ARGV[6])
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[9], '*', 'key', KEYS[5], 'version', ARGV[6],
+    'base_reserve', ARGV[7], 'quote_reserve', ARGV[8])
 end
 local tx = cjson.decode(ARGV[2])
 tx['slot'] = redis.call('INCR', KEYS[4])
@@ -144,6 +147,7 @@ class RedisMockChain:
             self.executions_key,
             f"{self._prefix}:slot",
             self._pools.key(swap.venue, base, quote),
+            self._pools.events_key,
         ]
         # One swap at a time per pool in this process: concurrent swaps on one pool would otherwise read the
         # same version and all but one retry. Other processes still race; the version guard settles that.
@@ -182,6 +186,7 @@ class RedisMockChain:
                         str(version),
                         str(final.base_reserve),
                         str(final.quote_reserve),
+                        str(EVENTS_MAXLEN),
                     ],
                 )
                 if int(done) == 1:
