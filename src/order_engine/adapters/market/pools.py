@@ -38,14 +38,6 @@ EVENTS_MAXLEN = 10_000  # the pool-change stream is a doorbell, not a history: f
 _INTS = ("base_decimals", "quote_decimals", "fee_bps", "base_reserve", "quote_reserve", "version")
 
 
-def _event(stream: str, maxlen: str, key: str, version: str, base: str, quote: str) -> str:
-    """Lua that appends a pool's new state to the events stream (arguments are Lua expressions)."""
-    return (
-        f"redis.call('XADD', {stream}, 'MAXLEN', '~', {maxlen}, '*', 'key', {key}, 'version', {version},"
-        f" 'base_reserve', {base}, 'quote_reserve', {quote})\n"
-    )
-
-
 # KEYS: pool hash, index, events. ARGV: maxlen, field, value, ... Creates the pool only if absent: a restart
 # never resets prices.
 _SEED = """
@@ -53,7 +45,8 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('ZADD', KEYS[2], 0, KEYS[1])
 local pool = redis.call('HMGET', KEYS[1], 'version', 'base_reserve', 'quote_reserve')
-""" + _event("KEYS[3]", "ARGV[1]", "KEYS[1]", "pool[1]", "pool[2]", "pool[3]") + """
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[1], '*', 'key', KEYS[1], 'version', pool[1],
+  'base_reserve', pool[2], 'quote_reserve', pool[3])
 return 1
 """
 
@@ -64,7 +57,8 @@ local version = redis.call('HGET', KEYS[1], 'version')
 if not version then return -1 end
 if version ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'base_reserve', ARGV[3], 'quote_reserve', ARGV[4], 'version', ARGV[2])
-""" + _event("KEYS[2]", "ARGV[5]", "KEYS[1]", "ARGV[2]", "ARGV[3]", "ARGV[4]") + """
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'key', KEYS[1], 'version', ARGV[2],
+  'base_reserve', ARGV[3], 'quote_reserve', ARGV[4])
 return 1
 """
 
