@@ -7,12 +7,14 @@ import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
+from pathlib import Path
 
 import asyncpg
 import attrs
 import pytest
 from sqlalchemy import text
 
+import order_engine.adapters.sql
 from order_engine.adapters.sql.database import migrate
 from order_engine.domain.errors import StaleTransition
 from order_engine.domain.order import Order, StatusEntry
@@ -238,6 +240,10 @@ async def test_cursor_paging_covers_every_order_exactly_once(repo):
 
 # --- schema ------------------------------------------------------------------------------------------
 
+MIGRATIONS = Path(order_engine.adapters.sql.__file__).parent / "migrations" / "versions"
+# The newest revision (revisions are numbered, each revising the one before).
+HEAD_REVISION = max(p.stem for p in MIGRATIONS.glob("[0-9]*.py"))
+
 
 async def test_migration_is_idempotent_and_keeps_data(migrated_url, engine, repo):
     order = await repo.add(pending())
@@ -249,8 +255,9 @@ async def test_migration_is_idempotent_and_keeps_data(migrated_url, engine, repo
         indexes = (
             (await conn.execute(text("select indexdef from pg_indexes where tablename = 'orders'"))).scalars().all()
         )
-    assert versions == ["0002_idempotency"]
+    assert versions == [HEAD_REVISION]
     assert any("UNIQUE" in d and "(idempotency_key)" in d for d in indexes), indexes
+    assert any("(token_in, token_out) WHERE" in d and "'waiting'" in d for d in indexes), indexes
     assert any("(created_at, id)" in d for d in indexes), indexes
     assert await repo.get(order.id) == order
 

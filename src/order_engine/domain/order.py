@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from order_engine.domain.payloads import Created, Payload
-from order_engine.domain.status import OrderStatus, OrderType, Step, next_status
+from order_engine.domain.status import OrderStatus, OrderType, Step, TimeInForce, next_status
 
 
 @attrs.frozen
@@ -55,7 +55,7 @@ class Order:
     token_in: str
     token_out: str
     amount_in: Decimal
-    slippage_bps: int
+    slippage_bps: int | None  # None on limit orders: the limit price is their protection
     status: OrderStatus
     status_history: tuple[StatusEntry, ...]
     created_at: datetime
@@ -69,6 +69,11 @@ class Order:
     idempotency_key: str | None = None
     # sha256 of the validated request (requests.request_fingerprint): a replayed key must match it.
     request_fingerprint: str | None = None
+    # Limit orders: the worst acceptable effective price (tokenOut per one tokenIn, after fee and impact).
+    limit_price: Decimal | None = None
+    time_in_force: TimeInForce | None = None
+    expires_at: datetime | None = None  # a resting order still waiting then is expired
+    arm: int | None = None  # resting orders: 1 when accepted, + 1 at each re-arm (the job key includes it)
 
     @property
     def seq(self) -> int:

@@ -40,6 +40,14 @@ class OrderType(enum.StrEnum):
     SNIPER = "sniper"
 
 
+class TimeInForce(enum.StrEnum):
+    """How long a limit order may rest: until cancelled (capped by a maximum age), until a date, or not at all."""
+
+    GTC = "GTC"  # good till cancelled
+    GTD = "GTD"  # good till `expiresAt`
+    IOC = "IOC"  # immediate or cancel: decided against the market at acceptance, never rests
+
+
 class Step(enum.StrEnum):
     """What moves an order. ("Trigger" is reserved for a limit or launch condition being met.)"""
 

@@ -10,7 +10,7 @@ from order_engine.adapters.sql.models import OrderRow
 from order_engine.adapters.wire import entry_from_dict, entry_to_dict
 from order_engine.domain.money import dec_str
 from order_engine.domain.order import Order, StatusEntry
-from order_engine.domain.status import OrderStatus, OrderType
+from order_engine.domain.status import OrderStatus, OrderType, TimeInForce
 
 # The orders table's columns, in the order the SQLAlchemy model (and so the migrations) declares them.
 COLUMNS: tuple[str, ...] = tuple(c.name for c in OrderRow.__table__.columns)
@@ -42,6 +42,10 @@ def order_from_row(row: Mapping[str, Any], history: tuple[StatusEntry, ...] | No
         failure_reason=row["failure_reason"],
         idempotency_key=row["idempotency_key"],
         request_fingerprint=row["request_fingerprint"],
+        limit_price=_dec(row["limit_price"]),
+        time_in_force=None if row["time_in_force"] is None else TimeInForce(row["time_in_force"]),
+        expires_at=row["expires_at"],
+        arm=row["arm"],
     )
 
 
@@ -69,6 +73,12 @@ def row_values(order: Order) -> dict[str, Any]:
         "attempts": order.attempts,
         "idempotency_key": order.idempotency_key,
         "request_fingerprint": order.request_fingerprint,
+        "limit_price": None if order.limit_price is None else dec_str(order.limit_price),
+        "time_in_force": None if order.time_in_force is None else order.time_in_force.value,
+        "expires_at": order.expires_at,
+        "trigger": None,
+        "safety": None,
+        "arm": order.arm,
         "created_at": order.created_at,
         "updated_at": order.updated_at,
     }

@@ -18,6 +18,8 @@ class OrderRow(DefaultBase):
     __table_args__ = (
         Index("ix_orders_status", "status"),
         Index("ix_orders_created_at_id", "created_at", "id"),
+        # Resting orders by pair (migration 0003): the watcher's rebuild and the book read only these.
+        Index("ix_orders_resting_pair", "token_in", "token_out", postgresql_where=text("status = 'waiting'")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -26,7 +28,7 @@ class OrderRow(DefaultBase):
     token_out: Mapped[str] = mapped_column(String(64), nullable=False)
     # Decimal strings, as in the seed schema: exact, whatever the token's decimals.
     amount_in: Mapped[str] = mapped_column(String(80), nullable=False)
-    slippage_bps: Mapped[int] = mapped_column(Integer, nullable=False, server_default="50")
+    slippage_bps: Mapped[int | None] = mapped_column(Integer, server_default="50")  # None on limit orders
     status: Mapped[str] = mapped_column(String(20), nullable=False)
     status_history: Mapped[list[dict[str, Any]]] = mapped_column(
         JSONB, nullable=False, server_default=text("'[]'::jsonb")
@@ -40,6 +42,13 @@ class OrderRow(DefaultBase):
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     # sha256 hex of the validated request (migration 0002): a replayed Idempotency-Key must match it.
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # Limit and sniper orders (migration 0003); None where they do not apply.
+    limit_price: Mapped[str | None] = mapped_column(String(80))
+    time_in_force: Mapped[str | None] = mapped_column(String(3))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    trigger: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    safety: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    arm: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(
         DateTimeUTC(timezone=True), nullable=False, server_default=text("now()")
     )
