@@ -42,6 +42,7 @@ def test_every_setting_round_trips_through_the_environment(clean_env: pytest.Mon
         dex_drift_bps=3.0,
         dex_drift_mean_bps=-1.5,
         market_depth_scale=4.0,
+        limit_max_age_s=3600.0,
         log_level="DEBUG",
         log_json=True,
         data_dir=Path("/tmp/oe-data"),
