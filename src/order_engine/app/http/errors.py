@@ -131,7 +131,7 @@ def queue_unavailable(request: Request[Any, Any, Any], exc: QueueUnavailable) ->
 
 
 def too_late(_: Request[Any, Any, Any], exc: TooLate) -> Response[dict[str, Any]]:
-    return problem(HTTP_409_CONFLICT, str(exc), status=exc.status)
+    return problem(HTTP_409_CONFLICT, str(exc), orderStatus=exc.status)
 
 
 def not_found(_: Request[Any, Any, Any], exc: OrderNotFound) -> Response[dict[str, Any]]:

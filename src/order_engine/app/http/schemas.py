@@ -41,6 +41,13 @@ def json_decimal(description: str, example: str) -> Any:
     ]
 
 
+NULL = msgspec.Raw(b"null")
+
+
+def is_null(raw: msgspec.Raw) -> bool:
+    return bytes(raw) == b"null"
+
+
 class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
     """An order to execute. `amountIn` is a decimal string (a JSON number in plain notation is accepted too)."""
 
@@ -58,14 +65,12 @@ class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
         ]
         | None
     ) = None
-    limitPrice: (
-        json_decimal(  # type: ignore[valid-type]
-            "Limit orders (required): the worst acceptable effective price, tokenOut per one tokenIn after fees "
-            "and price impact (a USDC → SOL limit is in SOL per USDC)",
-            "160",
-        )
-        | None
-    ) = None
+    # A raw JSON token like amountIn (null when absent: msgspec cannot make a Raw optional).
+    limitPrice: json_decimal(  # type: ignore[valid-type]
+        "Limit orders (required): the worst acceptable effective price, tokenOut per one tokenIn after fees "
+        "and price impact (a USDC → SOL limit is in SOL per USDC)",
+        "160",
+    ) = NULL
     timeInForce: (
         Annotated[str, msgspec.Meta(max_length=8, description="Limit orders: GTC (default), GTD or IOC")] | None
     ) = None
