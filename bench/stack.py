@@ -376,6 +376,7 @@ class CpuMeter:
         self._start: dict[int, float] = {}
         self._t0 = 0.0
         self._sys0: Any = None
+        self.seconds: dict[str, float] = {}  # CPU seconds per group between the last start() and stop()
 
     @staticmethod
     def _cpu(proc: psutil.Process) -> float | None:
@@ -398,11 +399,13 @@ class CpuMeter:
     def stop(self) -> dict[str, float]:
         elapsed = max(1e-6, time.monotonic() - self._t0)
         used: dict[str, float] = {}
+        self.seconds = {}
         for name, procs in self.groups().items():
             total = 0.0
             for p in procs:
                 if (c := self._cpu(p)) is not None:
                     total += c - self._start.get(p.pid, 0.0)
+            self.seconds[name] = total
             used[name] = total / elapsed * 100
         sys1 = psutil.cpu_times()
         busy = sum(
@@ -411,6 +414,11 @@ class CpuMeter:
         used["machine"] = busy / elapsed * 100
         used["other"] = max(0.0, used["machine"] - sum(v for k, v in used.items() if k != "machine"))
         return used
+
+    def ms_per(self, n: int) -> dict[str, float]:
+        """CPU milliseconds per unit of work (order, request) of each engine and server group, over the
+        last start()–stop() window (idle work in the window included), for `n` units done in it."""
+        return {k: self.seconds.get(k, 0.0) * 1000 / max(1, n) for k in ("api", "worker", "postgres", "redis")}
 
 
 def process_groups(backing: Backing, stacks: list[Stack]) -> Callable[[], dict[str, list[psutil.Process]]]:
