@@ -1,7 +1,10 @@
-"""The pure parts of `python -m bench --ab`: run order, B/A maths, metric extraction, the report."""
+"""The pure parts of `python -m bench --ab`: run order, B/A maths, metric extraction, the report; and the
+git side (a missing ref, the worktree) against a throw-away repository."""
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -181,3 +184,53 @@ def test_markdown_names_both_commits_the_machine_the_command_and_the_failures() 
     assert row in md
     assert "engine 1A 12.4" in md
     assert "- engine pair 2 side B: RuntimeError: boom" in md
+
+
+def _git(cwd: Path, *args: str) -> str:
+    cmd = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args]
+    return subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "f.txt").write_text("one\n")
+    _git(tmp_path, "add", "f.txt")
+    _git(tmp_path, "commit", "-q", "-m", "first")
+    (tmp_path / "f.txt").write_text("two\n")
+    _git(tmp_path, "commit", "-q", "-am", "second")
+    return tmp_path
+
+
+def test_a_missing_ref_is_an_error_that_says_so(repo: Path) -> None:
+    from bench.ab.sides import AbError, resolve
+
+    with pytest.raises(AbError, match="'no-such-ref' does not exist"):
+        resolve(repo, "no-such-ref")
+    with pytest.raises(AbError, match="is not a git ref"):  # never handed to git as an option
+        resolve(repo, "--all")
+
+
+def test_the_ref_gets_a_worktree_of_its_own_reused_at_that_sha(repo: Path) -> None:
+    from bench.ab.sides import AbError, resolve, worktree
+
+    sha = resolve(repo, "HEAD~1")
+    path = worktree(repo, sha)
+    assert path.parent == repo / "build" / "ab" and path.name == _git(repo, "rev-parse", "--short", sha)
+    assert (path / "f.txt").read_text() == "one\n"
+    assert (repo / "f.txt").read_text() == "two\n"  # the working tree is untouched
+    (path / "marker").write_text("")  # untracked: a reuse keeps it, a fresh checkout would not
+    assert worktree(repo, sha) == path and (path / "marker").exists()
+    (path / "f.txt").write_text("edited\n")
+    with pytest.raises(AbError, match="local changes"):
+        worktree(repo, sha)
+
+
+def test_a_worktree_that_cannot_be_made_is_an_error(repo: Path) -> None:
+    from bench.ab.sides import AbError, resolve, worktree
+
+    sha = resolve(repo, "HEAD")
+    (repo / "build" / "ab").mkdir(parents=True)
+    (repo / "build" / "ab" / _git(repo, "rev-parse", "--short", sha)).write_text("in the way")
+    with pytest.raises(AbError, match="not a git worktree"):
+        worktree(repo, sha)
