@@ -76,12 +76,12 @@ def _md_cell(text: str) -> str:
 
 
 def markdown(doc: Mapping[str, Any]) -> str:
-    """The session as one `##` section: what ran where, the table, the failures."""
+    """The session as one `###` section (for BENCHMARKS.md's Analysis): what ran where, the table, the failures."""
     a, b = doc["sides"]["A"], doc["sides"]["B"]
     pairs = doc["pairs"]
     load = doc.get("load") or {}
     lines = [
-        f"## A/B: `{b['sha'][:10]}` (B) against `{a['sha'][:10]}` (A), {doc['date']}",
+        f"### A/B: `{b['sha'][:10]}` (B) against `{a['sha'][:10]}` (A), {doc['date']}",
         "",
         f"Command: `{doc['command']}` — {doc['mode']} mode, {pairs} pair{'s' if pairs != 1 else ''}"
         f" (order {', '.join(doc['order'])}), {doc['seconds']:.0f} s.",

@@ -175,7 +175,7 @@ def test_table_aligns_every_column_and_shows_ratios_median_and_spread() -> None:
 
 def test_markdown_names_both_commits_the_machine_the_command_and_the_failures() -> None:
     md = report.markdown(_doc())
-    assert md.startswith(f"## A/B: `{'b' * 10}` (B) against `{'a' * 10}` (A), 2026-12-02 10:00 UTC\n")
+    assert md.startswith(f"### A/B: `{'b' * 10}` (B) against `{'a' * 10}` (A), 2026-12-02 10:00 UTC\n")
     assert "`python -m bench --ab HEAD~3 --pairs 2`" in md and "order A B, B A" in md
     assert "Some CPU @ 2.0GHz (2 cores)" in md
     assert f"- **A**: `{'a' * 10}` Old engine (ref `HEAD~3`)" in md
