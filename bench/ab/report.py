@@ -65,9 +65,13 @@ def side_line(label: str, side: Mapping[str, Any]) -> str:
     return f"- **{label}**: `{side['sha'][:10]}`{dirty} {side['subject']} ({what})"
 
 
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{v:.0f}"
+
+
 def noise(runs: Sequence[Mapping[str, Any]]) -> str:
     """Each run's share of the machine taken by others (the `other` CPU column), in run order."""
-    parts = [f"{r['scenario']} {r['pair'] + 1}{r['side']} {number(r.get('other_cpu_pct'))}" for r in runs]
+    parts = [f"{r['scenario']} {r['pair'] + 1}{r['side']} {_pct(r.get('other_cpu_pct'))}" for r in runs]
     return "Other CPU on the machine during each run (% of one core, mean of its windows): " + ", ".join(parts) + "."
 
 

@@ -156,7 +156,10 @@ def _doc() -> dict[str, Any]:
         },
         "shared": ["the driver"],
         "metrics": [row],
-        "runs": [{"scenario": "engine", "pair": 0, "side": "A", "other_cpu_pct": 12.4}],
+        "runs": [
+            {"scenario": "engine", "pair": 0, "side": "A", "other_cpu_pct": 12.4},
+            {"scenario": "engine", "pair": 0, "side": "B", "other_cpu_pct": None},
+        ],
         "errors": [{"scenario": "engine", "pair": 1, "side": "B", "error": "Traceback\nRuntimeError: boom\n"}],
     }
 
@@ -182,7 +185,7 @@ def test_markdown_names_both_commits_the_machine_the_command_and_the_failures() 
     assert f"- **B**: `{'b' * 10}` + uncommitted changes New engine (the working tree)" in md
     row = "| engine | throughput \\| c10 (orders/s) | ↑ | 105 | 110 | 1.20 0.90 | 1.05 | 0.90–1.20 | mixed |"
     assert row in md
-    assert "engine 1A 12.4" in md
+    assert "during each run (% of one core, mean of its windows): engine 1A 12, engine 1B —." in md
     assert "- engine pair 2 side B: RuntimeError: boom" in md
 
 
