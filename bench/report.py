@@ -13,6 +13,8 @@ from typing import Any
 
 import psutil
 
+from bench.ab.guide import GUIDE
+
 PACKAGES = ["litestar", "uvicorn", "uvloop", "saq", "litestar-saq", "sqlalchemy", "advanced-alchemy", "asyncpg"]
 PACKAGES += ["redis", "hiredis", "msgspec", "structlog", "aiohttp", "py-spy"]
 ANALYSIS_BEGIN, ANALYSIS_END = "<!-- analysis:begin -->", "<!-- analysis:end -->"
@@ -657,6 +659,7 @@ def markdown(r: dict[str, Any], chart_rel: str, previous: str | None) -> str:
             )
             w("")
 
+    w(GUIDE)
     w("## Analysis\n")
     w(previous or f"{ANALYSIS_BEGIN}\n(to be written from the numbers above)\n{ANALYSIS_END}")
     w("")
