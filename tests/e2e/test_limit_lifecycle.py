@@ -7,6 +7,7 @@ IOC both ways, and bad input for every new field.
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
@@ -195,3 +196,35 @@ async def test_bad_limit_input_is_a_400_naming_the_field_and_writes_nothing(
     assert answer.status_code == 400, answer.text
     assert answer.json()["field"] == field, answer.json()
     assert await order_count(own_database) == before
+
+
+@pytest.mark.timeout(120)
+async def test_a_limit_the_market_left_before_routing_re_arms_and_fills_on_the_next_cross(
+    limits: Stack, redis_url: str
+) -> None:
+    """The worker is paused so that the triggered order waits for its job; the market moves back meanwhile.
+    The job's fresh quote misses the limit: the order re-arms (arm 2, with the reason), the next cross
+    triggers it again under a new job key, and it fills."""
+    worker = limits.procs["worker0"]
+    async with httpx.AsyncClient(base_url=limits.base_url, timeout=10) as client:
+        limit = (await best_effective(client) * D("1.015")).quantize(D("0.0001"))
+        order_id = (await client.post("/api/orders/execute", json=limit_body(limit))).json()["orderId"]
+        worker.send_signal(signal.SIGSTOP)
+        try:
+            await move_by_bps(redis_url, limits.key_prefix, 300)
+            await wait_for(client, order_id, "triggered")
+            await move_by_bps(redis_url, limits.key_prefix, -500)
+        finally:
+            worker.send_signal(signal.SIGCONT)
+        rearmed = await wait_for(client, order_id, "waiting")
+        assert rearmed["arm"] == 2
+        await move_by_bps(redis_url, limits.key_prefix, 600)
+        done = await wait_for(client, order_id, "confirmed", timeout_s=30)
+    history = done["statusHistory"]
+    assert [e["status"] for e in history] == [
+        "pending", "waiting", "triggered", "waiting", "triggered", "routing", "building", "submitted", "confirmed"
+    ]  # fmt: skip
+    again = history[3]["metadata"]
+    assert again["arm"] == 2 and again["reason"].startswith("market moved back:")
+    assert D(again["bestEffectivePrice"]) < limit <= D(history[4]["metadata"]["effectivePrice"])
+    assert D(done["amountOut"]) >= D(AMOUNT) * limit and done["arm"] == 2

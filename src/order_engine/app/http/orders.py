@@ -18,7 +18,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from order_engine.adapters.wire import decimal_from_json, order_to_dict, timestamp_from_json
-from order_engine.app.http.schemas import OrderAccepted, OrderIn, OrderOut, OrderPage, is_null, problem_responses
+from order_engine.app.http.schemas import OrderAccepted, OrderIn, OrderOut, OrderPage, is_absent, problem_responses
 from order_engine.app.http.strict_body import StrictJSON
 from order_engine.app.services import Services
 from order_engine.domain.errors import InvalidOrder
@@ -53,7 +53,7 @@ def order_request(data: OrderIn, idempotency_key: str | None = None) -> OrderReq
         order_type=data.orderType,
         slippage_bps=data.slippageBps,
         idempotency_key=idempotency_key,
-        limit_price=None if is_null(data.limitPrice) else decimal_from_json(data.limitPrice, "limitPrice"),
+        limit_price=None if is_absent(data.limitPrice) else decimal_from_json(data.limitPrice, "limitPrice"),
         time_in_force=data.timeInForce,
         expires_at=None if data.expiresAt is None else timestamp_from_json(data.expiresAt, "expiresAt"),
     )

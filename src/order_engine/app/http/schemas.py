@@ -41,11 +41,9 @@ def json_decimal(description: str, example: str) -> Any:
     ]
 
 
-NULL = msgspec.Raw(b"null")
-
-
-def is_null(raw: msgspec.Raw) -> bool:
-    return bytes(raw) == b"null"
+def is_absent(raw: msgspec.Raw | msgspec.UnsetType) -> bool:
+    """An optional raw amount that was left out or sent as null."""
+    return raw is msgspec.UNSET or bytes(raw) == b"null"
 
 
 class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -65,12 +63,15 @@ class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
         ]
         | None
     ) = None
-    # A raw JSON token like amountIn (null when absent: msgspec cannot make a Raw optional).
-    limitPrice: json_decimal(  # type: ignore[valid-type]
-        "Limit orders (required): the worst acceptable effective price, tokenOut per one tokenIn after fees "
-        "and price impact (a USDC → SOL limit is in SOL per USDC)",
-        "160",
-    ) = NULL
+    # A raw JSON token like amountIn; UNSET when left out (null is read as absent too).
+    limitPrice: (
+        json_decimal(  # type: ignore[valid-type]
+            "Limit orders (required): the worst acceptable effective price, tokenOut per one tokenIn after fees "
+            "and price impact (a USDC → SOL limit is in SOL per USDC)",
+            "160",
+        )
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
     timeInForce: (
         Annotated[str, msgspec.Meta(max_length=8, description="Limit orders: GTC (default), GTD or IOC")] | None
     ) = None
