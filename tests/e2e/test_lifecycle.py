@@ -123,7 +123,7 @@ async def test_websocket_submit_path_accepts_then_streams(stack: Stack) -> None:
         ("not json", None),
         (json.dumps({"tokenIn": "SOL", "tokenOut": "SOL", "amountIn": "1"}), "tokenOut"),
         (json.dumps({"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": 1, "extra": True}), "extra"),
-        (json.dumps({"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1", "orderType": "sniper"}), "orderType"),
+        (json.dumps({"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1", "orderType": "sniper"}), "trigger"),
         (json.dumps({"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1_000"}), "amountIn"),
         ('{"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": 1e2}', "amountIn"),
         ('{"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1", "tokenIn": "BONK"}', "tokenIn"),

@@ -158,8 +158,10 @@ class FakeQueue:
         self.live: set[Any] = set()  # job keys with an unfinished job (tests discard to "finish" one)
         self.keys: list[Any] = []  # the job key of each enqueue: the id, or (id, arm) for a resting order
         self.stored_at_enqueue: list[bool] = []
+        self.lanes: list[Any] = []  # the order type passed with each enqueue (it picks the lane)
 
-    async def enqueue(self, order_id: uuid.UUID, *, arm: int | None = None) -> bool:
+    async def enqueue(self, order_id: uuid.UUID, *, arm: int | None = None, order_type: Any = None) -> bool:
+        self.lanes.append(order_type)
         if self.error is not None:
             raise self.error
         if self.repo is not None:

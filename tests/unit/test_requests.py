@@ -50,7 +50,7 @@ def bad(**changes) -> OrderRequest:
         pytest.param(bad(slippage_bps=True), "slippageBps", "integer", id="slippage-bool-true"),
         pytest.param(bad(slippage_bps=False), "slippageBps", "integer", id="slippage-bool-false"),
         pytest.param(bad(order_type="limit"), "slippageBps", "not used by limit orders", id="limit-with-slippage"),
-        pytest.param(bad(order_type="sniper"), "orderType", "not supported yet", id="sniper"),
+        pytest.param(bad(order_type="sniper"), "trigger", "required for sniper orders", id="sniper"),
         pytest.param(bad(order_type="stop"), "orderType", "must be one of", id="unknown-type"),
         pytest.param(bad(idempotency_key=""), "idempotencyKey", "1 to 255", id="empty-key"),
         pytest.param(bad(idempotency_key="k" * 256), "idempotencyKey", "1 to 255", id="long-key"),

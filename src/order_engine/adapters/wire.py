@@ -27,6 +27,7 @@ from order_engine.domain.payloads import (
     Triggered,
 )
 from order_engine.domain.quotes import Quote
+from order_engine.domain.sniper_terms import Safety, SniperTrigger
 from order_engine.domain.status import OrderStatus
 
 
@@ -102,7 +103,12 @@ _TO_DICT: dict[type, Callable[[Any], dict[str, Any]]] = {
         **_present(limitPrice=p.limit_price, bestEffectivePrice=p.best_effective_price, reason=p.reason),
     },
     Triggered: lambda p: _present(
-        venue=p.venue, effectivePrice=p.effective_price, marketAt=p.market_at, limitPrice=p.limit_price
+        venue=p.venue,
+        effectivePrice=p.effective_price,
+        marketAt=p.market_at,
+        limitPrice=p.limit_price,
+        pool=p.pool,
+        liquidity=p.liquidity,
     ),
     Expired: lambda p: _present(
         reason=p.reason, limitPrice=p.limit_price, bestEffectivePrice=p.best_effective_price, expiresAt=p.expires_at
@@ -170,6 +176,8 @@ def payload_from_dict(status: OrderStatus, raw: dict[str, Any]) -> Payload:
                 effective_price=Decimal(raw["effectivePrice"]),
                 market_at=_time(raw["marketAt"]),
                 limit_price=_d(raw.get("limitPrice")),
+                pool=raw.get("pool"),
+                liquidity=_d(raw.get("liquidity")),
             )
         case OrderStatus.EXPIRED:
             return Expired(
@@ -221,6 +229,35 @@ def payload_from_dict(status: OrderStatus, raw: dict[str, Any]) -> Payload:
                 expected_amount_out=_d(raw.get("expectedAmountOut")),
             )
     return Created()
+
+
+def trigger_to_dict(trigger: SniperTrigger | None) -> dict[str, Any] | None:
+    if trigger is None:
+        return None
+    return {"event": trigger.event, "venue": trigger.venue, "minLiquidity": dec_str(trigger.min_liquidity)}
+
+
+def safety_to_dict(safety: Safety | None) -> dict[str, Any] | None:
+    if safety is None:
+        return None
+    return {
+        "requireMintAuthorityRevoked": safety.require_mint_authority_revoked,
+        "requireFreezeAuthorityRevoked": safety.require_freeze_authority_revoked,
+    }
+
+
+def sniper_terms_from_dict(
+    trigger: dict[str, Any] | None, safety: dict[str, Any] | None
+) -> tuple[SniperTrigger | None, Safety | None]:
+    """A sniper's trigger and safety from their stored (or API) JSON."""
+    return (
+        None
+        if trigger is None
+        else SniperTrigger(trigger["event"], trigger["venue"], Decimal(trigger["minLiquidity"])),
+        None
+        if safety is None
+        else Safety(safety["requireMintAuthorityRevoked"], safety["requireFreezeAuthorityRevoked"]),
+    )
 
 
 def entry_to_dict(entry: StatusEntry) -> dict[str, Any]:
@@ -280,8 +317,8 @@ def order_to_dict(order: Order) -> dict[str, Any]:
         "limitPrice": _s(order.limit_price),
         "timeInForce": None if order.time_in_force is None else order.time_in_force.value,
         "expiresAt": None if order.expires_at is None else _ts(order.expires_at),
-        "trigger": None,
-        "safety": None,
+        "trigger": trigger_to_dict(order.trigger),
+        "safety": safety_to_dict(order.safety),
         "arm": order.arm,
         "statusHistory": [entry_to_dict(e) for e in order.status_history],
         "createdAt": _ts(order.created_at),

@@ -3,10 +3,15 @@
 Reserves are ints in base units (token amount × 10^decimals). A SOL/USDC pool's k is about 1e29, past what a
 float holds exactly, so everything here is int or Decimal and nothing is ever a float. The fee is taken from
 the input and stays in the pool (Uniswap v2, Raydium CPMM), so k grows with every trade.
+
+A launched pool may exist before it may be traded (`opens_at_ms`, like Raydium CPMM's open_time or Meteora's
+activation point) and may start with a launch fee that decays to its normal fee (Meteora's anti-sniper fee
+schedule): `at(pool, now)` is the pool as it trades at `now`, with that moment's fee (see `fee_bps_at`).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal, Inexact
 
 import attrs
@@ -29,11 +34,23 @@ class Pool:
     quote_reserve: int
     base_decimals: int
     quote_decimals: int
-    fee_bps: int  # 30 = 0.3 %
+    fee_bps: int  # 30 = 0.3 %: the normal fee (at(pool, now) gives the fee of a moment)
     version: int  # for compare-and-set; every change bumps it
+    opens_at_ms: int = 0  # Unix ms before which it may not be traded (0: open from the start)
+    launch_fee_bps: int = 0  # the fee at the opening, decaying to fee_bps over fee_decay_ms (0: no schedule)
+    fee_decay_ms: int = 0
 
     def __attrs_post_init__(self) -> None:
-        numbers = (self.base_reserve, self.quote_reserve, self.base_decimals, self.quote_decimals, self.fee_bps)
+        numbers = (
+            self.base_reserve,
+            self.quote_reserve,
+            self.base_decimals,
+            self.quote_decimals,
+            self.fee_bps,
+            self.opens_at_ms,
+            self.launch_fee_bps,
+            self.fee_decay_ms,
+        )
         if any(type(n) is not int for n in (*numbers, self.version)):
             raise TypeError("pool reserves, decimals, fee and version are ints (base units), never floats")
         if self.base == self.quote:
@@ -42,6 +59,41 @@ class Pool:
             raise ValueError("both reserves must be above zero, or x·y = k has no price")
         if min(self.base_decimals, self.quote_decimals, self.version) < 0 or not 0 <= self.fee_bps < BPS:
             raise ValueError("decimals and version are never negative, and the fee is below 100 %")
+        if min(self.opens_at_ms, self.fee_decay_ms) < 0 or not 0 <= self.launch_fee_bps < BPS:
+            raise ValueError("opening and decay times are never negative, and the launch fee is below 100 %")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def unix_ms(moment: datetime) -> int:
+    """`moment` (tz-aware) in whole Unix milliseconds, without a float."""
+    return (moment - _EPOCH) // _MS
+
+
+def is_open(pool: Pool, now: datetime) -> bool:
+    """Whether the pool may be traded at `now` (its opening has come)."""
+    return unix_ms(now) >= pool.opens_at_ms
+
+
+def fee_bps_at(pool: Pool, now: datetime) -> int:
+    """The fee a trade at `now` pays, in bps: a launch fee falls linearly from `launch_fee_bps` at the opening
+    to `fee_bps` at the opening + `fee_decay_ms`, rounded up to a whole bps; then (and without a schedule)
+    it is `fee_bps`. With 5000 → 20 bps over 60 s: 5000 at 0 s, 2510 at 30 s, 20 from 60 s on."""
+    if pool.launch_fee_bps <= pool.fee_bps or pool.fee_decay_ms <= 0:
+        return pool.fee_bps
+    elapsed = max(0, unix_ms(now) - pool.opens_at_ms)
+    if elapsed >= pool.fee_decay_ms:
+        return pool.fee_bps
+    extra = pool.launch_fee_bps - pool.fee_bps
+    return pool.fee_bps + -(-extra * (pool.fee_decay_ms - elapsed) // pool.fee_decay_ms)  # ceiling division
+
+
+def at(pool: Pool, now: datetime) -> Pool:
+    """The pool as it trades at `now`: its fee of that moment in `fee_bps` (reserves and version unchanged)."""
+    fee = fee_bps_at(pool, now)
+    return pool if fee == pool.fee_bps else attrs.evolve(pool, fee_bps=fee)
 
 
 @attrs.frozen

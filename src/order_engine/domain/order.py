@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 
 from order_engine.domain.payloads import Created, Payload
+from order_engine.domain.sniper_terms import Safety, SniperTrigger
 from order_engine.domain.status import OrderStatus, OrderType, Step, TimeInForce, next_status
 
 
@@ -74,6 +75,9 @@ class Order:
     time_in_force: TimeInForce | None = None
     expires_at: datetime | None = None  # a resting order still waiting then is expired
     arm: int | None = None  # resting orders: 1 when accepted, + 1 at each re-arm (the job key includes it)
+    # Sniper orders: what fires them and what their token must pass.
+    trigger: SniperTrigger | None = None
+    safety: Safety | None = None
 
     @property
     def seq(self) -> int:

@@ -38,6 +38,8 @@ class Triggered:
     effective_price: Decimal
     market_at: datetime
     limit_price: Decimal | None = None
+    pool: str | None = None  # snipers: the pool that fired it (BASE/QUOTE on `venue`) ...
+    liquidity: Decimal | None = None  # ... and its tokenIn-side reserve then, in whole tokens
 
 
 @attrs.frozen

@@ -73,12 +73,22 @@ class OrderRepository(Protocol):
 
 
 class OrderQueue(Protocol):
-    async def enqueue(self, order_id: uuid.UUID, *, arm: int | None = None) -> bool:
+    async def enqueue(
+        self, order_id: uuid.UUID, *, arm: int | None = None, order_type: OrderType = OrderType.MARKET
+    ) -> bool:
         """Schedule execution; True if a job was created, False if the order already has a live one.
 
         A resting order's jobs are keyed by its `arm` too, so a re-triggered order gets a new job even while
-        the job of its previous arm is still held.
+        the job of its previous arm is still held. The order's type picks its lane (snipers have their own), so
+        an order's jobs are always on one lane.
         """
+
+
+class TokenDirectory(Protocol):
+    """The shared registry of launched tokens: `refresh` makes every token launched so far known to this process
+    (domain/tokens.register), restoring the registry from its durable copy when it was lost."""
+
+    async def refresh(self) -> None: ...
 
 
 class RestingWatch(Protocol):

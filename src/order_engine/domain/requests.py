@@ -2,7 +2,8 @@
 
 A market order is accepted `pending` (a job routes it). A limit order is accepted with its first two entries
 in the one INSERT: `pending` then `waiting` (it rests; the watcher triggers it), or, for IOC, `pending` then
-`triggered` or `expired`, decided against the market at acceptance.
+`triggered` or `expired`, decided against the market at acceptance. A sniper order is accepted `pending` then
+`waiting` (it rests until a launch meets its trigger); its `tokenOut` may name a token not launched yet.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from order_engine.domain.limits import limit_floor
 from order_engine.domain.money import dec_str
 from order_engine.domain.order import Order, StatusEntry
 from order_engine.domain.payloads import Expired, Payload, Rested, Triggered
+from order_engine.domain.sniper_terms import Safety, SniperTrigger, check_terms
 from order_engine.domain.status import OrderStatus, OrderType, TimeInForce
-from order_engine.domain.tokens import TOKENS, token
+from order_engine.domain.tokens import TOKENS, is_mint, is_symbol, token
 
 MAX_SLIPPAGE_BPS = 5000
 DEFAULT_SLIPPAGE_BPS = 50
 MAX_AMOUNT_IN = Decimal("1e15")
 MAX_LIMIT_PRICE = Decimal("1e15")
-SUPPORTED_TYPES = frozenset({OrderType.MARKET, OrderType.LIMIT})
+SUPPORTED_TYPES = frozenset({OrderType.MARKET, OrderType.LIMIT, OrderType.SNIPER})
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)  # a key whose order is older may be used for a new order
 
@@ -43,6 +45,8 @@ class OrderRequest:
     limit_price: Decimal | None = None
     time_in_force: str | None = None  # None: GTC for a limit order
     expires_at: datetime | None = None  # tz-aware
+    trigger: SniperTrigger | None = None  # sniper orders
+    safety: Safety | None = None  # sniper orders; None: every check on
 
 
 @attrs.frozen
@@ -50,6 +54,7 @@ class Policy:
     """How long resting orders may rest."""
 
     limit_max_age: timedelta = timedelta(days=30)
+    sniper_max_age: timedelta = timedelta(hours=24)
 
 
 DEFAULT_POLICY = Policy()
@@ -72,9 +77,12 @@ def validate(request: OrderRequest, *, now: datetime | None = None, policy: Poli
     tin, tout = token(request.token_in), token(request.token_out)
     if tin is None:
         raise InvalidOrder("tokenIn", f"unknown token {request.token_in!r}; supported: {known}")
-    if tout is None:
-        raise InvalidOrder("tokenOut", f"unknown token {request.token_out!r}; supported: {known}")
-    if tin.mint == tout.mint:
+    sniper = order_type is OrderType.SNIPER
+    if tout is None and not sniper:
+        raise InvalidOrder("tokenOut", f"unknown token {request.token_out!r}; supported: {known} (and launched ones)")
+    if tout is None and not (is_symbol(request.token_out) or is_mint(request.token_out)):
+        raise InvalidOrder("tokenOut", "must be a token symbol (2 to 10 ASCII letters or digits) or a base58 mint")
+    if tout is not None and tin.mint == tout.mint:
         raise InvalidOrder("tokenOut", "must differ from tokenIn")
 
     amount = request.amount_in
@@ -91,12 +99,13 @@ def validate(request: OrderRequest, *, now: datetime | None = None, policy: Poli
     if order_type is OrderType.LIMIT:
         if slippage is not None:
             raise InvalidOrder("slippageBps", "is not used by limit orders: the limit price is their protection")
+        assert tout is not None
         tif = _limit_terms(request, tout.decimals, now, policy)
     else:
         for name, value in (
             ("limitPrice", request.limit_price),
             ("timeInForce", request.time_in_force),
-            ("expiresAt", request.expires_at),
+            *(() if sniper else (("expiresAt", request.expires_at),)),
         ):
             if value is not None:
                 raise InvalidOrder(name, f"applies to limit orders only, not to {order_type.value} orders")
@@ -104,6 +113,14 @@ def validate(request: OrderRequest, *, now: datetime | None = None, policy: Poli
         if isinstance(slippage, bool) or not 0 <= slippage <= MAX_SLIPPAGE_BPS:
             raise InvalidOrder("slippageBps", f"must be an integer from 0 to {MAX_SLIPPAGE_BPS}")
         tif = None
+    trigger, safety = request.trigger, request.safety
+    if sniper:
+        trigger, safety = check_terms(trigger, safety, tin)
+        _sniper_expiry(request.expires_at, now, policy)
+    else:
+        for name, value in (("trigger", trigger), ("safety", safety)):
+            if value is not None:
+                raise InvalidOrder(name, f"applies to sniper orders only, not to {order_type.value} orders")
     key = request.idempotency_key
     if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
         raise InvalidOrder("idempotencyKey", f"must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
@@ -112,11 +129,25 @@ def validate(request: OrderRequest, *, now: datetime | None = None, policy: Poli
     return attrs.evolve(
         request,
         token_in=request.token_in.upper(),
-        token_out=request.token_out.upper(),
+        token_out=request.token_out if tout is None and is_mint(request.token_out) else request.token_out.upper(),
         order_type=order_type.value,
         slippage_bps=slippage,
         time_in_force=tif,
+        trigger=trigger,
+        safety=safety,
     )
+
+
+def _sniper_expiry(expires: datetime | None, now: datetime | None, policy: Policy) -> None:
+    """A sniper's `expiresAt`, if given, is in the future and within the sniper maximum age."""
+    if expires is None:
+        return
+    if now is None:
+        raise ValueError("validating a sniper's expiresAt needs the current time")
+    if expires <= now:
+        raise InvalidOrder("expiresAt", "must be in the future")
+    if expires > now + policy.sniper_max_age:
+        raise InvalidOrder("expiresAt", f"must be within {_days(policy.sniper_max_age)} of now (the maximum age)")
 
 
 def _limit_terms(request: OrderRequest, out_decimals: int, now: datetime | None, policy: Policy) -> str:
@@ -170,6 +201,8 @@ def request_fingerprint(
     limit_price: Decimal | None = None,
     time_in_force: str | None = None,
     expires_at: datetime | None = None,
+    trigger: SniperTrigger | None = None,
+    safety: Safety | None = None,
 ) -> str:
     """sha256 of the canonical JSON of a validated request: equal for requests that mean the same order.
 
@@ -187,6 +220,17 @@ def request_fingerprint(
         canonical["limitPrice"] = None if limit_price is None else dec_str(limit_price.normalize())
         canonical["timeInForce"] = time_in_force
         canonical["expiresAt"] = None if expires_at is None else expires_at.astimezone(UTC).isoformat()
+    if trigger is not None:
+        canonical["trigger"] = {
+            "event": trigger.event,
+            "venue": trigger.venue,
+            "minLiquidity": dec_str(trigger.min_liquidity.normalize()),
+        }
+    if safety is not None:
+        canonical["safety"] = {
+            "requireMintAuthorityRevoked": safety.require_mint_authority_revoked,
+            "requireFreezeAuthorityRevoked": safety.require_freeze_authority_revoked,
+        }
     return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -222,6 +266,10 @@ def new_order(
         history.append(StatusEntry(status[type(acceptance)], now, acceptance))
         expires_at = now + policy.limit_max_age if tif is TimeInForce.GTC else expires_at
         arm = 1
+    elif order_type is OrderType.SNIPER:  # it rests at once; the watcher judges launches against it
+        history.append(StatusEntry(OrderStatus.WAITING, now, Rested(arm=1)))
+        expires_at = expires_at if expires_at is not None else now + policy.sniper_max_age
+        arm = 1
     return Order(
         id=order_id,
         order_type=order_type,
@@ -243,11 +291,15 @@ def new_order(
             limit_price=request.limit_price,
             time_in_force=request.time_in_force,
             expires_at=request.expires_at,
+            trigger=request.trigger,
+            safety=request.safety,
         ),
         limit_price=request.limit_price,
         time_in_force=tif,
         expires_at=expires_at,
         arm=arm,
+        trigger=request.trigger,
+        safety=request.safety,
     )
 
 

@@ -1,4 +1,7 @@
-"""The watcher's memory: resting limit orders, indexed so that a price change costs O(log n + k).
+"""The watcher's memory: resting limit and sniper orders, indexed so that a price change costs O(log n + k).
+
+Snipers are kept apart, per token they want (tokenOut as the pools name it, or the mint they gave), in
+submission order: a pool created for that token re-checks exactly those, and they fire in that order.
 
 Orders are kept per direction (tokenIn → tokenOut, in the pools' symbols) sorted by limit price, and in one
 heap by expiry. A pool's output for any amount is at most amountIn × mid × (1 − fee) (price impact only lowers
@@ -24,7 +27,7 @@ from order_engine.domain.limits import effective_price
 from order_engine.domain.order import Order
 from order_engine.domain.requests import floor_of
 from order_engine.domain.status import OrderStatus, OrderType
-from order_engine.domain.tokens import market_symbol
+from order_engine.domain.tokens import is_mint, market_symbol
 
 Direction = tuple[str, str]  # (token in, token out), market symbols
 _LAST_ID = uuid.UUID(int=(1 << 128) - 1)
@@ -32,6 +35,11 @@ _LAST_ID = uuid.UUID(int=(1 << 128) - 1)
 
 def direction(order: Order) -> Direction:
     return market_symbol(order.token_in), market_symbol(order.token_out)
+
+
+def wanted_key(order: Order) -> str:
+    """What a sniper's index entry is filed under: the market symbol of its tokenOut (a mint stays a mint)."""
+    return order.token_out if is_mint(order.token_out) else market_symbol(order.token_out)
 
 
 def bound(pools: Iterable[Pool], token_in: str, token_out: str) -> Decimal | None:
@@ -65,6 +73,7 @@ class RestingIndex:
     _orders: dict[uuid.UUID, Order] = attrs.field(factory=dict)
     _limits: dict[Direction, list[tuple[Decimal, uuid.UUID]]] = attrs.field(factory=dict)
     _expiry: list[tuple[datetime, uuid.UUID]] = attrs.field(factory=list)
+    _snipers: dict[str, list[tuple[datetime, uuid.UUID]]] = attrs.field(factory=dict)
 
     def __len__(self) -> int:
         return len(self._orders)
@@ -78,18 +87,31 @@ class RestingIndex:
     def directions(self) -> set[Direction]:
         return {d for d, limits in self._limits.items() if limits}
 
+    def wanted(self) -> set[str]:
+        """The tokens waiting snipers want (symbols, or mints not launched yet)."""
+        return {w for w, snipers in self._snipers.items() if snipers}
+
+    def snipers_wanting(self, *names: str) -> list[Order]:
+        """Waiting snipers for any of `names` (a token's symbol and mint), in submission order."""
+        keys = sorted({k for n in names for k in self._snipers.get(n, [])})
+        return [self._orders[oid] for _, oid in keys]
+
     def add(self, order: Order) -> bool:
-        """Index a resting limit order (replacing an older copy of it). False if it is not one, or not newer."""
-        if order.status is not OrderStatus.WAITING or order.order_type is not OrderType.LIMIT:
+        """Index a resting limit or sniper order (replacing an older copy of it). False if it is not one, or not
+        newer."""
+        if order.status is not OrderStatus.WAITING or order.order_type not in (OrderType.LIMIT, OrderType.SNIPER):
             return False
-        assert order.limit_price is not None
         known = self._orders.get(order.id)
         if known is not None:
             if known.seq >= order.seq:
                 return False
             self.remove(order.id)
         self._orders[order.id] = order
-        bisect.insort(self._limits.setdefault(direction(order), []), (order.limit_price, order.id))
+        if order.order_type is OrderType.SNIPER:
+            bisect.insort(self._snipers.setdefault(wanted_key(order), []), (order.created_at, order.id))
+        else:
+            assert order.limit_price is not None
+            bisect.insort(self._limits.setdefault(direction(order), []), (order.limit_price, order.id))
         if order.expires_at is not None:
             heapq.heappush(self._expiry, (order.expires_at, order.id))
         return True
@@ -97,7 +119,10 @@ class RestingIndex:
     def remove(self, order_id: uuid.UUID) -> Order | None:
         """Forget an order (its expiry entry is dropped lazily, when it comes up)."""
         order = self._orders.pop(order_id, None)
-        if order is not None:
+        if order is not None and order.order_type is OrderType.SNIPER:
+            snipers = self._snipers[wanted_key(order)]
+            del snipers[bisect.bisect_left(snipers, (order.created_at, order.id))]
+        elif order is not None:
             assert order.limit_price is not None
             limits = self._limits[direction(order)]
             del limits[bisect.bisect_left(limits, (order.limit_price, order.id))]

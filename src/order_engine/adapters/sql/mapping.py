@@ -7,7 +7,13 @@ from decimal import Decimal
 from typing import Any
 
 from order_engine.adapters.sql.models import OrderRow
-from order_engine.adapters.wire import entry_from_dict, entry_to_dict
+from order_engine.adapters.wire import (
+    entry_from_dict,
+    entry_to_dict,
+    safety_to_dict,
+    sniper_terms_from_dict,
+    trigger_to_dict,
+)
 from order_engine.domain.money import dec_str
 from order_engine.domain.order import Order, StatusEntry
 from order_engine.domain.status import OrderStatus, OrderType, TimeInForce
@@ -23,6 +29,7 @@ def _dec(value: str | None) -> Decimal | None:
 def order_from_row(row: Mapping[str, Any], history: tuple[StatusEntry, ...] | None = None) -> Order:
     """`row` is a record of the `COLUMNS` (asyncpg's Record, or any mapping); `history`, when given, stands
     for its `status_history` (which the row then need not hold)."""
+    trigger, safety = sniper_terms_from_dict(row["trigger"], row["safety"])
     return Order(
         id=row["id"],
         order_type=OrderType(row["order_type"]),
@@ -46,6 +53,8 @@ def order_from_row(row: Mapping[str, Any], history: tuple[StatusEntry, ...] | No
         time_in_force=None if row["time_in_force"] is None else TimeInForce(row["time_in_force"]),
         expires_at=row["expires_at"],
         arm=row["arm"],
+        trigger=trigger,
+        safety=safety,
     )
 
 
@@ -76,8 +85,8 @@ def row_values(order: Order) -> dict[str, Any]:
         "limit_price": None if order.limit_price is None else dec_str(order.limit_price),
         "time_in_force": None if order.time_in_force is None else order.time_in_force.value,
         "expires_at": order.expires_at,
-        "trigger": None,
-        "safety": None,
+        "trigger": trigger_to_dict(order.trigger),
+        "safety": safety_to_dict(order.safety),
         "arm": order.arm,
         "created_at": order.created_at,
         "updated_at": order.updated_at,

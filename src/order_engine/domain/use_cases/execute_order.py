@@ -40,8 +40,26 @@ from order_engine.domain.events import (
 from order_engine.domain.limits import effective_price
 from order_engine.domain.money import dec_str
 from order_engine.domain.order import Order
-from order_engine.domain.payloads import Built, Confirmed, Failed, Payload, Rested, Retry, Routed, Submitted
-from order_engine.domain.ports import Clock, DexVenue, OrderRepository, RestingWatch, SwapExecutor, SwapRequest
+from order_engine.domain.payloads import (
+    Built,
+    Confirmed,
+    Failed,
+    Payload,
+    Rested,
+    Retry,
+    Routed,
+    Submitted,
+    Triggered,
+)
+from order_engine.domain.ports import (
+    Clock,
+    DexVenue,
+    OrderRepository,
+    RestingWatch,
+    SwapExecutor,
+    SwapRequest,
+    TokenDirectory,
+)
 from order_engine.domain.quotes import Quote, min_amount_out, routing_reason, select_best
 from order_engine.domain.requests import floor_of
 from order_engine.domain.status import JOB_DRIVEN, STAGE, OrderStatus, OrderType, Step
@@ -60,6 +78,7 @@ class ExecuteOrder:
     max_attempts: int = 3
     retry_base_s: float = 2.0
     watch: RestingWatch | None = None  # told when a limit order re-arms
+    tokens: TokenDirectory | None = None  # refreshed when an order names a token launched after this process began
     writer: StatusWriter = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -80,6 +99,8 @@ class ExecuteOrder:
             await self.events.emit(JobSkipped(order_id, attempt, None if order is None else order.status))
             return order
         resumed_from = order.status
+        if self.tokens is not None and (token(order.token_in) is None or token(order.token_out) is None):
+            await self.tokens.refresh()
         try:
             while order.status in JOB_DRIVEN:
                 order = await self._advance(order, attempt, started, resumed_from)
@@ -110,16 +131,17 @@ class ExecuteOrder:
 
     async def _route(self, order: Order, attempt: int, started_at: datetime) -> Order:
         started = time.perf_counter()
+        venues = self._venues_for(order)
         results = await asyncio.gather(
             *(
                 v.quote(order.token_in, order.token_out, order.amount_in, order_id=order.id, attempt=attempt)
-                for v in self.venues
+                for v in venues
             ),
             return_exceptions=True,
         )
         quotes: list[Quote] = []
         errors: dict[str, str] = {}
-        for venue, result in zip(self.venues, results, strict=True):
+        for venue, result in zip(venues, results, strict=True):
             if isinstance(result, Quote):
                 quotes.append(result)
             elif isinstance(result, DexError | OSError):
@@ -137,6 +159,8 @@ class ExecuteOrder:
         expected, floor = self._floor(order, best.amount_out)
         if order.order_type is OrderType.LIMIT and expected < floor:
             return await self._rearm(order, attempt, best.amount_out, best.venue)
+        if order.order_type is OrderType.SNIPER and expected < floor:  # those before it moved the price too far
+            raise SlippageExceeded(expected, floor)
         unit = self._out_token(order).quantum
         if floor < unit:  # a fill of nothing would confirm: the client would pay fees for no output
             assert order.slippage_bps is not None  # a limit's floor is at least one unit (checked at acceptance)
@@ -194,15 +218,28 @@ class ExecuteOrder:
         assert out_token is not None
         return out_token
 
+    def _venues_for(self, order: Order) -> Sequence[DexVenue]:
+        """Every venue, or the one a sniper's trigger names."""
+        if order.trigger is None or order.trigger.venue == "any":
+            return self.venues
+        return [v for v in self.venues if v.name == order.trigger.venue] or self.venues
+
     def _floor(self, order: Order, amount_out: Decimal) -> tuple[Decimal, Decimal]:
         """(expected amount out in whole units, the least the swap may return): the slippage floor below the
-        quote, rounded down to a unit; for a limit order, amountIn × limitPrice rounded up to a unit."""
+        quote, rounded down to a unit; for a limit order, amountIn × limitPrice rounded up to a unit; for a
+        sniper, `slippageBps` below what the launch gave it when it fired (amountIn × the trigger's effective
+        price), so the snipers ahead of it on one launch may push it past its floor, never under it."""
         out_token = self._out_token(order)
         expected = out_token.round_down(amount_out)
         if order.order_type is OrderType.LIMIT:
             return expected, floor_of(order)
         assert order.slippage_bps is not None
-        return expected, min_amount_out(expected, order.slippage_bps, out_token.quantum)
+        reference = expected
+        if order.order_type is OrderType.SNIPER:
+            fired = order.last_entry(OrderStatus.TRIGGERED)
+            if fired is not None and isinstance(fired.payload, Triggered):
+                reference = out_token.round_down(order.amount_in * fired.payload.effective_price)
+        return expected, min_amount_out(reference, order.slippage_bps, out_token.quantum)
 
     async def _rearm(self, order: Order, attempt: int, amount_out: Decimal, venue: str) -> Order:
         """The market moved back before the swap was sent: the limit order watches again, one arm later."""

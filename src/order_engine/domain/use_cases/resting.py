@@ -33,7 +33,7 @@ class TriggerOrders:
         triggered = await StatusWriter(self.repo, self.events).apply_many(changes)
         for order in triggered:
             try:
-                await self.queue.enqueue(order.id, arm=order.arm)
+                await self.queue.enqueue(order.id, arm=order.arm, order_type=order.order_type)
             except Exception as exc:
                 await self.events.emit(TriggeredNotQueued(order.id, repr(exc)))
         return triggered

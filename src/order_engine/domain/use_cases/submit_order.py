@@ -28,7 +28,7 @@ from order_engine.domain.events import (
 from order_engine.domain.limits import effective_price, limit_floor
 from order_engine.domain.order import Order
 from order_engine.domain.payloads import Expired, Failed, Payload, Rested, Triggered
-from order_engine.domain.ports import Clock, MarketQuotes, OrderQueue, OrderRepository, RestingWatch
+from order_engine.domain.ports import Clock, MarketQuotes, OrderQueue, OrderRepository, RestingWatch, TokenDirectory
 from order_engine.domain.requests import (
     DEFAULT_POLICY,
     IDEMPOTENCY_KEY_TTL,
@@ -60,6 +60,7 @@ class SubmitOrder:
     market: MarketQuotes | None = None  # needed for limit orders
     watch: RestingWatch | None = None
     policy: Policy = DEFAULT_POLICY
+    tokens: TokenDirectory | None = None  # launched tokens: refreshed when a request names one this process lacks
 
     async def __call__(self, request: OrderRequest) -> Order:
         return (await self.accept(request)).order
@@ -71,6 +72,8 @@ class SubmitOrder:
         MarketUnavailable when an IOC limit cannot be decided (nothing written).
         """
         now = self.clock.now()
+        if self.tokens is not None and (token(request.token_in) is None or token(request.token_out) is None):
+            await self.tokens.refresh()
         request = validate(request, now=now, policy=self.policy)
         acceptance = await self._acceptance(request, now) if request.order_type == OrderType.LIMIT else None
         candidate = new_order(request, self.new_id(), now, policy=self.policy, acceptance=acceptance)
@@ -86,7 +89,7 @@ class SubmitOrder:
         await self.events.emit(OrderAccepted(order))
         if order.status in JOB_DRIVEN:
             try:
-                await self.queue.enqueue(order.id, arm=order.arm)
+                await self.queue.enqueue(order.id, arm=order.arm, order_type=order.order_type)
             except Exception as exc:
                 await self._close_unqueued(order, exc)
                 raise QueueUnavailable(order.id, exc) from exc
