@@ -24,7 +24,7 @@ class Queue:
     def __init__(self) -> None:
         self.keys: list[tuple[uuid.UUID, int | None]] = []
 
-    async def enqueue(self, order_id: uuid.UUID, *, arm: int | None = None) -> bool:
+    async def enqueue(self, order_id: uuid.UUID, *, arm: int | None = None, order_type: object = None) -> bool:
         self.keys.append((order_id, arm))
         return True
 

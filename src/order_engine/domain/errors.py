@@ -130,3 +130,11 @@ class QueueUnavailable(DomainError):
         super().__init__(f"queue unavailable; order {order_id} was not accepted")
         self.order_id = order_id
         self.cause = cause
+
+
+class SymbolTaken(DomainError):
+    """A launch names a symbol already registered (a static token or an earlier launch)."""
+
+    def __init__(self, symbol: str) -> None:
+        super().__init__(f"symbol {symbol!r} is already registered")
+        self.symbol = symbol

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
@@ -11,6 +11,7 @@ from typing import Protocol
 import attrs
 
 from order_engine.domain.amm import Pool, PoolQuote
+from order_engine.domain.launches import Launch
 from order_engine.domain.order import Order, StatusChange
 from order_engine.domain.quotes import Quote
 from order_engine.domain.status import OrderStatus, OrderType
@@ -82,6 +83,18 @@ class OrderQueue(Protocol):
         the job of its previous arm is still held. The order's type picks its lane (snipers have their own), so
         an order's jobs are always on one lane.
         """
+
+
+class LaunchRegistry(Protocol):
+    """The shared registry of launched tokens, durable and visible to every process."""
+
+    async def add(self, launch: Launch) -> bool:
+        """Register `launch`; False (nothing written) when its symbol is already registered."""
+
+
+class PoolSeeder(Protocol):
+    async def seed(self, pools: Iterable[Pool]) -> int:
+        """Create each pool not there yet (announcing it on the market's events); how many were created."""
 
 
 class TokenDirectory(Protocol):

@@ -9,7 +9,9 @@ trades, and replaying them in that order reproduces the reserves to the unit.
 
 Layout (prefix = the caller's):
     {prefix}:pool:{venue}:{base}/{quote}  hash: venue base quote base_decimals quote_decimals fee_bps
-                                          base_reserve quote_reserve version  (ints as decimal strings)
+                                          base_reserve quote_reserve version opens_at_ms launch_fee_bps
+                                          fee_decay_ms  (ints as decimal strings; the last three are absent
+                                          from pools written before launches, and read as 0)
     {prefix}:pools                        sorted set (score 0, ordered by name) of every pool key
     {prefix}:market:events                stream: one entry per pool created or changed, written by the same
                                           script as the change (fields: key, version, base_reserve,
@@ -35,7 +37,17 @@ T = TypeVar("T")
 
 MAX_TRIES = 50
 EVENTS_MAXLEN = 10_000  # the pool-change stream is a doorbell, not a history: followers re-read pools on a gap
-_INTS = ("base_decimals", "quote_decimals", "fee_bps", "base_reserve", "quote_reserve", "version")
+_INTS = (
+    "base_decimals",
+    "quote_decimals",
+    "fee_bps",
+    "base_reserve",
+    "quote_reserve",
+    "version",
+    "opens_at_ms",
+    "launch_fee_bps",
+    "fee_decay_ms",
+)
 
 
 # KEYS: pool hash, index, events. ARGV: maxlen, field, value, ... Creates the pool only if absent: a restart

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from redis.exceptions import RedisError
@@ -19,7 +20,8 @@ class PoolQuotes:
         self._store = store
 
     async def quotes(self, token_in: str, token_out: str, amount_in: Decimal) -> list[PoolQuote]:
-        """One quote per venue with a pool for the pair, in venue order; [] when no venue trades it."""
+        """One quote per venue with an open pool for the pair (at that moment's fee), in venue order; [] when no
+        venue trades it."""
         try:
             symbol_in, _, base, quote = pool_pair(token_in, token_out)
         except UnsupportedPair:
@@ -28,4 +30,9 @@ class PoolQuotes:
             pools = [await self._store.get(venue, base, quote) for venue in sorted(VENUE_FEES_BPS)]
         except RedisError as exc:
             raise DexUnavailable(f"pool state unavailable ({type(exc).__name__})") from exc
-        return [amm.quote(pool, symbol_in, amount_in) for pool in pools if pool is not None]
+        now = datetime.now(UTC)
+        return [
+            amm.quote(amm.at(pool, now), symbol_in, amount_in)
+            for pool in pools
+            if pool is not None and amm.is_open(pool, now)
+        ]

@@ -15,6 +15,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import ParamSpec, TypeVar
 
@@ -24,7 +25,7 @@ from redis.exceptions import RedisError
 
 from order_engine.adapters.market.pools import EVENTS_MAXLEN, RedisPoolStore
 from order_engine.adapters.mock_dex.prices import rng_for, rounded
-from order_engine.adapters.mock_dex.venue import pool_pair
+from order_engine.adapters.mock_dex.venue import pool_pair, tradable
 from order_engine.domain import amm
 from order_engine.domain.errors import DexUnavailable, UnsupportedPair
 from order_engine.domain.money import dec_str
@@ -158,7 +159,7 @@ class RedisMockChain:
                 pool = await self._pools.get(swap.venue, base, quote)
                 if pool is None:
                     raise UnsupportedPair(f"{swap.venue} has no {base}/{quote} pool")
-                moved = _drifted(pool, tin, drift)
+                moved = _drifted(tradable(pool, swap.venue, datetime.now(UTC)), tin, drift)
                 out_units = amm.amount_out(moved, tin, in_units)
                 landed = out_units >= min_units
                 final = amm.swapped(moved, tin, in_units)[0] if landed else moved
@@ -174,7 +175,8 @@ class RedisMockChain:
                     "sentAt": time.time(),
                     "executionMs": round(execution_s * 1000),
                 }
-                version = pool.version + 1 if final != pool else pool.version
+                moves = (final.base_reserve, final.quote_reserve) != (pool.base_reserve, pool.quote_reserve)
+                version = pool.version + 1 if moves else pool.version
                 done, encoded = await self._swap_script(
                     keys=keys,
                     args=[

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import attrs
 from redis.exceptions import RedisError
 
 from order_engine.adapters.market.pools import RedisPoolStore
-from order_engine.adapters.market.table import VENUE_FEES_BPS, orient, pairs
+from order_engine.adapters.market.table import VENUE_FEES_BPS, orient
 from order_engine.adapters.mock_dex.prices import rng_for
 from order_engine.domain import amm
 from order_engine.domain.errors import DexUnavailable, UnsupportedPair
 from order_engine.domain.quotes import Quote
-from order_engine.domain.tokens import token
+from order_engine.domain.tokens import market_symbol, token
 
 
 @attrs.frozen
@@ -27,18 +28,26 @@ class VenueModel:
 
 RAYDIUM = VenueModel("raydium", Decimal(VENUE_FEES_BPS["raydium"]) / 10_000)
 METEORA = VenueModel("meteora", Decimal(VENUE_FEES_BPS["meteora"]) / 10_000)
-_PAIRS = frozenset(pairs())
 
 
 def pool_pair(token_in: str, token_out: str) -> tuple[str, str, str, str]:
-    """(symbol in, symbol out, base, quote) for a pair the market has a pool for (SOL stands for WSOL too)."""
-    tin, tout = token(token_in), token(token_out)
-    a = "SOL" if tin is not None and tin.symbol == "WSOL" else (tin.symbol if tin else token_in)
-    b = "SOL" if tout is not None and tout.symbol == "WSOL" else (tout.symbol if tout else token_out)
-    base, quote = orient(a, b)
-    if (base, quote) not in _PAIRS:
+    """(symbol in, symbol out, base, quote) of the pools for a pair of known tokens (static or launched; SOL
+    stands for WSOL too, a mint for its symbol). Whether a venue has the pool is the store's to say."""
+    if token(token_in) is None or token(token_out) is None:
         raise UnsupportedPair(f"no pool for {token_in}/{token_out}")
+    a, b = market_symbol(token_in), market_symbol(token_out)
+    if a == b:
+        raise UnsupportedPair(f"no pool for {token_in}/{token_out}")
+    base, quote = orient(a, b)
     return a, b, base, quote
+
+
+def tradable(pool: amm.Pool, venue: str, now: datetime) -> amm.Pool:
+    """The pool as it trades at `now` (its fee of that moment), or DexUnavailable while it is not open yet."""
+    if not amm.is_open(pool, now):
+        opens = datetime.fromtimestamp(pool.opens_at_ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+        raise DexUnavailable(f"{venue}: {pool.base}/{pool.quote} pool not open yet (opens at {opens})")
+    return amm.at(pool, now)
 
 
 @attrs.define
@@ -69,7 +78,7 @@ class MockVenue:
             raise DexUnavailable(f"{self.name}: pool state unavailable ({type(exc).__name__})") from exc
         if pool is None:
             raise UnsupportedPair(f"{self.name} has no {base}/{quote} pool")
-        q = amm.quote(pool, tin, amount_in)
+        q = amm.quote(tradable(pool, self.name, datetime.now(UTC)), tin, amount_in)
         return Quote(venue=self.name, price=q.price, fee_rate=q.fee_rate, amount_in=amount_in, amount_out=q.amount_out)
 
 

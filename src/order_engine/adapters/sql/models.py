@@ -8,7 +8,7 @@ from typing import Any
 
 from advanced_alchemy.base import DefaultBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Index, Integer, String, Text, text
+from sqlalchemy import Boolean, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -55,3 +55,19 @@ class OrderRow(DefaultBase):
     updated_at: Mapped[datetime] = mapped_column(
         DateTimeUTC(timezone=True), nullable=False, server_default=text("now()")
     )
+
+
+class LaunchedTokenRow(DefaultBase):
+    """Tokens launched after start-up (migration 0005): the durable copy of the shared registry."""
+
+    __tablename__ = "launched_tokens"
+
+    symbol: Mapped[str] = mapped_column(String(10), primary_key=True)
+    mint: Mapped[str] = mapped_column(String(44), nullable=False, unique=True)
+    decimals: Mapped[int] = mapped_column(Integer, nullable=False)
+    venue: Mapped[str] = mapped_column(String(32), nullable=False)
+    quote_token: Mapped[str] = mapped_column(String(16), nullable=False)
+    mint_authority_revoked: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    freeze_authority_revoked: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    opens_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    launched_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), nullable=False)

@@ -1,0 +1,34 @@
+"""The registry of launched tokens (the simulator's launches): the durable copy of `{prefix}:tokens` in Redis,
+from which it is restored when Redis has lost it.
+
+Revision ID: 0005_token_registry
+Revises: 0003_resting_orders
+Create Date: 2026-12-02
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005_token_registry"
+down_revision = "0003_resting_orders"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "launched_tokens",
+        sa.Column("symbol", sa.String(10), primary_key=True),
+        sa.Column("mint", sa.String(44), nullable=False, unique=True),
+        sa.Column("decimals", sa.Integer(), nullable=False),
+        sa.Column("venue", sa.String(32), nullable=False),
+        sa.Column("quote_token", sa.String(16), nullable=False),
+        sa.Column("mint_authority_revoked", sa.Boolean(), nullable=False),
+        sa.Column("freeze_authority_revoked", sa.Boolean(), nullable=False),
+        sa.Column("opens_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("launched_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("launched_tokens")
