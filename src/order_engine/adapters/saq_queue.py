@@ -1,10 +1,17 @@
-"""OrderQueue on SAQ: one job per order, keyed by the order id."""
+"""OrderQueue on SAQ: one job per order, keyed by the order id, on its type's lane.
+
+Snipers have a lane of their own (`{queue_name}-snipers`, `sniper_lane`): a triggered sniper never waits behind
+a backlog of market orders, nor for a turn under the start-rate limit (its lane has none). The lane is a
+function of the order's type alone, so an order's jobs (first enqueue, re-trigger, recovery) are all on one.
+"""
 
 from __future__ import annotations
 
 import uuid
 
 from saq import Queue
+
+from order_engine.domain.status import OrderType
 
 EXECUTE_TASK = "execute_order"
 COMPLETED_TTL_S = 3600  # the seed's retention: completed jobs ~1 h ...
@@ -18,22 +25,44 @@ def job_key(order_id: uuid.UUID, arm: int | None = None) -> str:
     return str(order_id) if arm is None else f"{order_id}:{arm}"
 
 
+def sniper_lane(queue_name: str) -> str:
+    """The name of the snipers' SAQ queue."""
+    return f"{queue_name}-snipers"
+
+
 class SaqOrderQueue:
-    def __init__(self, queue: Queue, *, max_attempts: int, timeout_s: int, retry_delay_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        queue: Queue,
+        *,
+        max_attempts: int,
+        timeout_s: int,
+        retry_delay_s: float = 2.0,
+        snipers: Queue | None = None,
+        sniper_timeout_s: int | None = None,
+    ) -> None:
         self._queue = queue
+        self._snipers = snipers or queue
         self._max_attempts = max_attempts
         self._timeout_s = timeout_s
+        self._sniper_timeout_s = sniper_timeout_s or timeout_s
         self._retry_delay_s = retry_delay_s
 
-    async def enqueue(self, order_id: uuid.UUID, *, arm: int | None = None) -> bool:
+    def lane(self, order_type: OrderType) -> Queue:
+        return self._snipers if order_type is OrderType.SNIPER else self._queue
+
+    async def enqueue(
+        self, order_id: uuid.UUID, *, arm: int | None = None, order_type: OrderType = OrderType.MARKET
+    ) -> bool:
+        sniper = order_type is OrderType.SNIPER
         # SAQ ignores an enqueue whose key has an unfinished job: a second enqueue is a no-op. A resting order's
         # key names its arm, so a re-trigger is never swallowed by the previous arm's job still being held.
-        job = await self._queue.enqueue(
+        job = await self.lane(order_type).enqueue(
             EXECUTE_TASK,
             key=job_key(order_id, arm),
             order_id=str(order_id),
             retries=self._max_attempts,
-            timeout=self._timeout_s,
+            timeout=self._sniper_timeout_s if sniper else self._timeout_s,
             ttl=COMPLETED_TTL_S,
             # For errors the use case does not classify (e.g. the database dropping mid-attempt);
             # its own transient errors set an exact delay on the job instead.

@@ -18,12 +18,14 @@ from redis.asyncio import Redis
 
 from order_engine.adapters.clock import SystemClock
 from order_engine.adapters.market.pools import RedisPoolStore
-from order_engine.adapters.market.table import default_pools
+from order_engine.adapters.market.registry import RedisTokenRegistry, mint_for
+from order_engine.adapters.market.table import LAUNCH_FEE_BPS, VENUE_FEES_BPS, default_pools
 from order_engine.adapters.mock_dex.chain import RedisMockChain
 from order_engine.adapters.mock_dex.venue import default_venues
 from order_engine.adapters.notifier import RedisStatusNotifier
 from order_engine.adapters.resting_watch import RedisRestingWatch
 from order_engine.adapters.saq_queue import SaqOrderQueue
+from order_engine.adapters.sql.launches import SqlLaunchStore
 from order_engine.app.listeners import broadcaster, event_bus
 from order_engine.app.settings import Settings
 from order_engine.domain.events import EventBus, Listener
@@ -36,10 +38,12 @@ from order_engine.domain.ports import (
     RestingWatch,
     StatusNotifier,
     SwapExecutor,
+    TokenDirectory,
 )
 from order_engine.domain.requests import Policy
 from order_engine.domain.use_cases import ExecuteOrder, SubmitOrder
 from order_engine.domain.use_cases.cancel_order import CancelOrder
+from order_engine.domain.use_cases.launch_token import LaunchToken
 from order_engine.domain.use_cases.recover_orders import RecoverOrders
 from order_engine.domain.use_cases.resting import ExpireOrders, TriggerOrders
 
@@ -66,6 +70,7 @@ def bootstrap(
     chain: SwapExecutor | None = None,
     market: MarketQuotes | None = None,
     watch: RestingWatch | None = None,
+    tokens: TokenDirectory | None = None,
     listeners: Sequence[Listener] = (),
 ) -> Engine:
     clock = clock or SystemClock()
@@ -81,12 +86,23 @@ def bootstrap(
             max_attempts=settings.max_attempts,
             retry_base_s=settings.retry_delay_base_s,
             watch=watch,
+            tokens=tokens,
         )
-    policy = Policy(limit_max_age=timedelta(seconds=settings.limit_max_age_s))
+    policy = Policy(
+        limit_max_age=timedelta(seconds=settings.limit_max_age_s),
+        sniper_max_age=timedelta(seconds=settings.sniper_max_age_s),
+    )
     return Engine(
         events=events,
         submit=SubmitOrder(
-            repo=repo, queue=queue, clock=clock, events=events, market=market, watch=watch, policy=policy
+            repo=repo,
+            queue=queue,
+            clock=clock,
+            events=events,
+            market=market,
+            watch=watch,
+            policy=policy,
+            tokens=tokens,
         ),
         cancel=CancelOrder(repo=repo, clock=clock, events=events, watch=watch),
         trigger=TriggerOrders(repo=repo, queue=queue, clock=clock, events=events),
@@ -98,13 +114,36 @@ def bootstrap(
     )
 
 
-def order_queue(settings: Settings, queue: Any) -> SaqOrderQueue:
-    """The OrderQueue every process uses, so API enqueues and recovery enqueues match."""
+def order_queue(settings: Settings, queue: Any, snipers: Any = None) -> SaqOrderQueue:
+    """The OrderQueue every process uses, so API enqueues and recovery enqueues match. `snipers` is the sniper
+    lane's queue (`{queue_name}-snipers`); its jobs never wait for the start-rate limit, so their timeout is the
+    attempt's alone."""
     return SaqOrderQueue(
         queue,
         max_attempts=settings.max_attempts,
         timeout_s=settings.job_timeout_total_s,
         retry_delay_s=settings.retry_delay_base_s,
+        snipers=snipers,
+        sniper_timeout_s=settings.job_timeout_s,
+    )
+
+
+def token_registry(settings: Settings, redis: Redis, pool: Any | None) -> RedisTokenRegistry:
+    """The shared registry of launched tokens (PostgreSQL its durable copy, where the process has a pool)."""
+    return RedisTokenRegistry(redis, prefix=settings.key_prefix, store=None if pool is None else SqlLaunchStore(pool))
+
+
+def launcher(settings: Settings, registry: RedisTokenRegistry, pools: RedisPoolStore) -> LaunchToken:
+    """Launches: Meteora's launch pools start at LAUNCH_FEE_BPS, decaying to its normal fee over
+    ORDER_ENGINE_LAUNCH_FEE_DECAY_S (its anti-sniper fee schedule); Raydium's trade at their normal fee."""
+    return LaunchToken(
+        registry=registry,
+        pools=pools,
+        clock=SystemClock(),
+        mint_for=lambda symbol: mint_for(symbol, settings.dex_seed),
+        fee_bps=VENUE_FEES_BPS,
+        launch_fee_bps=LAUNCH_FEE_BPS,
+        fee_decay_ms=round(settings.launch_fee_decay_s * 1000),
     )
 
 

@@ -102,18 +102,23 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
+    """Both lanes in one process: the main queue and the snipers' (`{queue_name}-snipers`), one SAQ worker each
+    on one event loop, each with its own concurrency (see app/worker/jobs.py)."""
     from litestar_saq import SAQPlugin
-    from litestar_saq.cli import run_saq_worker
 
     from order_engine.app.worker.jobs import SHUTDOWN_DRAIN_S, saq_config
+    from order_engine.app.worker.lanes import run_workers
     from order_engine.app.worker.tuning import drain_then_stop, quick_sweeps
 
     use_uvloop()
     plugin = SAQPlugin(saq_config(settings, web=False))
-    worker = plugin.get_workers()[settings.queue_name]
-    quick_sweeps(worker.queue)
-    drain_then_stop(worker, SHUTDOWN_DRAIN_S)
-    run_saq_worker(worker, logging_config=None)  # runs on the current event loop: uvloop's
+    workers = plugin.get_workers()
+    lanes = {name: worker.queue for name, worker in workers.items()}
+    for worker in workers.values():
+        worker.context["lanes"] = lanes  # so each lane's engine enqueues every order type on its own lane
+        quick_sweeps(worker.queue)
+        drain_then_stop(worker, SHUTDOWN_DRAIN_S)
+    asyncio.get_event_loop().run_until_complete(run_workers(list(workers.values())))  # uvloop's loop
     return 0
 
 

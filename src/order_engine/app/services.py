@@ -12,9 +12,10 @@ from redis.asyncio import Redis
 
 from order_engine.app.live.streams import LiveStreams
 from order_engine.app.settings import Settings
-from order_engine.domain.ports import MarketView, OrderRepository
+from order_engine.domain.ports import MarketView, OrderRepository, TokenDirectory
 from order_engine.domain.use_cases import SubmitOrder
 from order_engine.domain.use_cases.cancel_order import CancelOrder
+from order_engine.domain.use_cases.launch_token import LaunchToken
 
 
 class RestingBook(Protocol):
@@ -33,3 +34,5 @@ class Services:
     streams: LiveStreams
     market: MarketView
     book: RestingBook
+    tokens: TokenDirectory | None = None  # launched tokens: refreshed when a request names one this process lacks
+    launch: LaunchToken | None = None  # the simulator's launches (ORDER_ENGINE_SIM_API)

@@ -66,6 +66,10 @@ class Settings:
     api_db_pool_size: int = 20
     loop_lag_warn_ms: float = 100.0
     limit_max_age_s: float = 30 * 24 * 3600.0  # GTC limits expire after this; GTD ones must expire within it
+    sniper_max_age_s: float = 24 * 3600.0  # a sniper expires after this by default, and must expire within it
+    sniper_concurrency: int = 1  # snipers one worker process executes at once, on their own lane
+    launch_fee_decay_s: float = 60.0  # Meteora's launch fee decays to its normal fee over this
+    sim_api: bool = False  # the simulator's routes (launches) exist only when on
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -103,6 +107,10 @@ class Settings:
             "api_db_pool_size": _env("ORDER_ENGINE_API_DB_POOL_SIZE", cls.api_db_pool_size, int),
             "loop_lag_warn_ms": _env("ORDER_ENGINE_LOOP_LAG_WARN_MS", cls.loop_lag_warn_ms, float),
             "limit_max_age_s": _env("ORDER_ENGINE_LIMIT_MAX_AGE_S", cls.limit_max_age_s, float),
+            "sniper_max_age_s": _env("ORDER_ENGINE_SNIPER_MAX_AGE_S", cls.sniper_max_age_s, float),
+            "sniper_concurrency": _env("ORDER_ENGINE_SNIPER_CONCURRENCY", cls.sniper_concurrency, int),
+            "launch_fee_decay_s": _env("ORDER_ENGINE_LAUNCH_FEE_DECAY_S", cls.launch_fee_decay_s, float),
+            "sim_api": _env("ORDER_ENGINE_SIM_API", False, bool),
         }
         values.update(overrides)
         settings = cls(**values)
@@ -124,6 +132,10 @@ class Settings:
             raise ValueError("ORDER_ENGINE_WS_PING_INTERVAL_S and ORDER_ENGINE_WS_PING_TIMEOUT_S must be > 0")
         if self.limit_max_age_s <= 0:
             raise ValueError("ORDER_ENGINE_LIMIT_MAX_AGE_S must be > 0")
+        if self.sniper_max_age_s <= 0 or self.launch_fee_decay_s < 0:
+            raise ValueError("ORDER_ENGINE_SNIPER_MAX_AGE_S must be > 0 and ORDER_ENGINE_LAUNCH_FEE_DECAY_S >= 0")
+        if self.sniper_concurrency < 1:
+            raise ValueError("ORDER_ENGINE_SNIPER_CONCURRENCY must be >= 1")
         if self.worker_concurrency < 1 or self.max_attempts < 1:
             raise ValueError("worker concurrency and max attempts must be >= 1")
 

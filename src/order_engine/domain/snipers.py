@@ -39,11 +39,11 @@ def safety_failures(safety: Safety, launch: Launch | None) -> list[str]:
 
 
 def liquidity_of(pool: Pool, symbol: str) -> Decimal:
-    """The pool's reserve of `symbol`, in whole tokens."""
+    """The pool's reserve of `symbol`, in whole tokens (normalised: 50, not 50.000000000)."""
     units, decimals = (
         (pool.base_reserve, pool.base_decimals) if symbol == pool.base else (pool.quote_reserve, pool.quote_decimals)
     )
-    return Decimal(units).scaleb(-decimals)
+    return Decimal(units).scaleb(-decimals).normalize()
 
 
 @attrs.frozen

@@ -18,6 +18,9 @@ from order_engine.domain.amm import Pool, new_pool
 from order_engine.domain.tokens import TOKENS
 
 VENUE_FEES_BPS = {"raydium": 30, "meteora": 20}
+# A launch pool's fee at its opening, where the venue has an anti-sniper schedule (Meteora's fee scheduler):
+# it decays to the venue's normal fee over ORDER_ENGINE_LAUNCH_FEE_DECAY_S (domain/amm.fee_bps_at).
+LAUNCH_FEE_BPS = {"meteora": 5000}
 QUOTE_PREFERENCE = ("USDC", "USDT", "SOL")
 # USD value of each side of a pool; pairs not listed get DEFAULT_DEPTH_USD.
 DEPTH_USD = {

@@ -19,12 +19,22 @@ from order_engine.adapters.market.pools import RedisPoolStore
 from order_engine.adapters.market.quotes import PoolQuotes
 from order_engine.adapters.pubsub import OrderChannelsPlugin, SerialisedPubSubBackend
 from order_engine.adapters.redis_client import redis_from_url
+from order_engine.adapters.saq_queue import sniper_lane
 from order_engine.adapters.sql.pool import create_pool, warm_up
 from order_engine.adapters.sql.repository import SqlOrderRepository
-from order_engine.app.bootstrap import bootstrap, market_pools, order_queue, redis_notifier, resting_watch
+from order_engine.app.bootstrap import (
+    bootstrap,
+    launcher,
+    market_pools,
+    order_queue,
+    redis_notifier,
+    resting_watch,
+    token_registry,
+)
 from order_engine.app.http.api_docs import openapi_config, redirect_to_trailing_slash
 from order_engine.app.http.errors import EXCEPTION_HANDLERS
 from order_engine.app.http.health import health, live
+from order_engine.app.http.launches import launches_controller
 from order_engine.app.http.market import MarketController
 from order_engine.app.http.orders import OrdersController
 from order_engine.app.http.schemas import StrictStructSchemaPlugin
@@ -56,16 +66,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         pool = await create_pool(settings.sqlalchemy_url, max_size=settings.api_db_pool_size)
         queue = saq.get_queue(settings.queue_name)
+        snipers = saq.get_queue(sniper_lane(settings.queue_name))
         repo = SqlOrderRepository(pool)
         streams = LiveStreams(settings.ws_max_connections, settings.ws_max_per_order)
         store = RedisPoolStore(redis, prefix=settings.key_prefix)
+        registry = token_registry(settings, redis, pool)
         engine = bootstrap(
             settings,
             repo=repo,
-            queue=order_queue(settings, queue),
+            queue=order_queue(settings, queue, snipers),
             notifier=redis_notifier(settings, redis),
             market=PoolQuotes(store),
             watch=resting_watch(settings, redis),
+            tokens=registry,
         )
         app.state.services = Services(
             settings=settings,
@@ -77,9 +90,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cancel=engine.cancel,
             market=store,
             book=repo,
+            tokens=registry,
+            launch=launcher(settings, registry, store) if settings.sim_api else None,
         )
         try:
             await market_pools(settings, redis)  # the worker seeds them too; an API may start first
+            await registry.refresh()
         except RedisError as exc:
             log.warning("market pools not seeded at start-up (Redis unavailable)", error=repr(exc))
         resync = asyncio.create_task(streams.resync_forever(repo, settings.ws_resync_s))
@@ -93,7 +109,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             resync.cancel()
             warming.cancel()
             lag.cancel()
-            for close in (queue.disconnect, pool.close, redis.aclose):
+            for close in (queue.disconnect, snipers.disconnect, pool.close, redis.aclose):
                 try:
                     await close()
                 except Exception as exc:  # a dependency already gone must not turn shutdown into a crash
@@ -102,7 +118,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     rate_limit = api_rate_limit(settings.api_rate_limit_per_min)
     return Litestar(
-        route_handlers=[OrdersController, MarketController, watch_order, execute_over_ws, health, live],
+        route_handlers=[
+            OrdersController,
+            MarketController,
+            watch_order,
+            execute_over_ws,
+            health,
+            live,
+            *([launches_controller(settings.admin_token)] if settings.sim_api else []),
+        ],
         middleware=[redirect_to_trailing_slash("/saq"), *([rate_limit.middleware] if rate_limit else [])],
         stores=StoreRegistry(
             default_factory=lambda name: FailOpenRedisStore(redis, namespace=f"{settings.key_prefix}:store:{name}")

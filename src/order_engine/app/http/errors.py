@@ -27,6 +27,7 @@ from order_engine.domain.errors import (
     MarketUnavailable,
     OrderNotFound,
     QueueUnavailable,
+    SymbolTaken,
     TooLate,
 )
 
@@ -50,9 +51,13 @@ def idempotency_conflict(request: Request[Any, Any, Any], exc: IdempotencyConfli
 _FIELD_PATTERNS = (re.compile(r"at `\$\.([^`\[]+)"), re.compile(r"field `([^`]+)`"))
 
 
+_UNKNOWN = re.compile(r"unknown field `([^`]+)`")
+
+
 def field_of(key: object, message: str) -> str | None:
     if isinstance(key, str) and key not in {"body", "data"}:
-        return key
+        unknown = _UNKNOWN.search(message)  # an unknown key inside an object: `trigger.extra`
+        return f"{key}.{unknown.group(1)}" if unknown else key
     for pattern in _FIELD_PATTERNS:
         if match := pattern.search(message):
             return match.group(1)
@@ -134,6 +139,10 @@ def too_late(_: Request[Any, Any, Any], exc: TooLate) -> Response[dict[str, Any]
     return problem(HTTP_409_CONFLICT, str(exc), orderStatus=exc.status)
 
 
+def symbol_taken(_: Request[Any, Any, Any], exc: SymbolTaken) -> Response[dict[str, Any]]:
+    return problem(HTTP_409_CONFLICT, str(exc), field="symbol")
+
+
 def not_found(_: Request[Any, Any, Any], exc: OrderNotFound) -> Response[dict[str, Any]]:
     return problem(HTTP_404_NOT_FOUND, str(exc))
 
@@ -153,6 +162,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     IdempotencyConflict: idempotency_conflict,
     QueueUnavailable: queue_unavailable,
     TooLate: too_late,
+    SymbolTaken: symbol_taken,
     OrderNotFound: not_found,
     MarketUnavailable: market_unavailable,
     ValidationException: validation_failed,

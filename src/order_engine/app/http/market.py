@@ -13,15 +13,15 @@ from litestar.exceptions import HTTPException
 from litestar.params import QueryParameter
 
 from order_engine.adapters.market.table import VENUE_FEES_BPS, orient
-from order_engine.adapters.mock_dex.venue import pool_pair
+from order_engine.adapters.mock_dex.venue import pool_pair, tradable
 from order_engine.app.http.schemas import MarketBook, MarketPrices, MarketQuote, problem_responses
 from order_engine.app.services import Services
 from order_engine.domain import amm
-from order_engine.domain.errors import InvalidOrder, UnsupportedPair
+from order_engine.domain.errors import DexUnavailable, InvalidOrder, UnsupportedPair
 from order_engine.domain.money import dec_str, parse_amount
 from order_engine.domain.quotes import Quote, select_best
 from order_engine.domain.requests import OrderRequest, validate
-from order_engine.domain.tokens import market_symbol
+from order_engine.domain.tokens import market_symbol, token
 
 Pair = Annotated[str, QueryParameter(max_length=40, description="BASE/QUOTE, e.g. SOL/USDC (either way round)")]
 Symbol = Annotated[str, QueryParameter(max_length=16, description="Token symbol, case-insensitive (SOL, USDC, …)")]
@@ -46,6 +46,8 @@ class MarketController(Controller):
         amountIn after fee and price impact, `priceImpactPct` a percent (0.35 = 0.35 %). Writes nothing.
         """
         # The order's own rules (known tokens, different mints, amount > 0 with the token's decimals at most).
+        if services.tokens is not None and (token(tokenIn) is None or token(tokenOut) is None):
+            await services.tokens.refresh()  # a token launched since this process last looked
         request = validate(OrderRequest(tokenIn, tokenOut, parse_amount(amountIn, "amountIn")))
         tin, tout, amount = request.token_in, request.token_out, request.amount_in
         try:
@@ -53,9 +55,19 @@ class MarketController(Controller):
         except UnsupportedPair as exc:
             raise InvalidOrder("tokenOut", str(exc)) from None
         pools = [await services.market.get(venue, base, quote) for venue in sorted(VENUE_FEES_BPS)]
-        quotes = [amm.quote(pool, symbol_in, amount) for pool in pools if pool is not None]
-        if not quotes:  # the pools were never seeded: no process has reached Redis since it started
+        present = [pool for pool in pools if pool is not None]
+        if not present:  # the pools were never seeded: no process has reached Redis since it started
             raise HTTPException(status_code=503, detail="market unavailable: no pools yet, try again shortly")
+        now = datetime.now(UTC)
+        tradable_now, closed = [], []
+        for pool in present:
+            try:
+                tradable_now.append(tradable(pool, pool.venue, now))
+            except DexUnavailable as exc:  # a launch pool before its opening
+                closed.append(str(exc))
+        if not tradable_now:
+            raise HTTPException(status_code=503, detail="; ".join(closed))
+        quotes = [amm.quote(pool, symbol_in, amount) for pool in tradable_now]
         best = select_best(Quote(q.venue, q.price, q.fee_rate, q.amount_in, q.amount_out) for q in quotes)
         return msgspec.convert(
             {

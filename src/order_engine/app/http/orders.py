@@ -6,6 +6,7 @@ import base64
 import binascii
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 import msgspec
@@ -18,11 +19,21 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from order_engine.adapters.wire import decimal_from_json, order_to_dict, timestamp_from_json
-from order_engine.app.http.schemas import OrderAccepted, OrderIn, OrderOut, OrderPage, is_absent, problem_responses
+from order_engine.app.http.schemas import (
+    OrderAccepted,
+    OrderIn,
+    OrderOut,
+    OrderPage,
+    SafetyIn,
+    TriggerIn,
+    is_absent,
+    problem_responses,
+)
 from order_engine.app.http.strict_body import StrictJSON
 from order_engine.app.services import Services
 from order_engine.domain.errors import InvalidOrder
 from order_engine.domain.requests import MAX_IDEMPOTENCY_KEY_LENGTH, OrderRequest, accepted_status
+from order_engine.domain.sniper_terms import Safety, SniperTrigger
 from order_engine.domain.status import OrderStatus, OrderType
 
 MAX_ORDER_BODY = 16 * 1024
@@ -56,7 +67,23 @@ def order_request(data: OrderIn, idempotency_key: str | None = None) -> OrderReq
         limit_price=None if is_absent(data.limitPrice) else decimal_from_json(data.limitPrice, "limitPrice"),
         time_in_force=data.timeInForce,
         expires_at=None if data.expiresAt is None else timestamp_from_json(data.expiresAt, "expiresAt"),
+        trigger=_trigger(data.trigger),
+        safety=_safety(data.safety),
     )
+
+
+def _trigger(data: TriggerIn | None) -> SniperTrigger | None:
+    if data is None:
+        return None
+    raw = data.minLiquidity
+    liquidity = Decimal(0) if is_absent(raw) else decimal_from_json(raw, "trigger.minLiquidity")
+    return SniperTrigger(event=data.event, venue=data.venue, min_liquidity=liquidity)
+
+
+def _safety(data: SafetyIn | None) -> Safety | None:
+    if data is None:
+        return None
+    return Safety(data.requireMintAuthorityRevoked, data.requireFreezeAuthorityRevoked)
 
 
 def accepted(order_id: uuid.UUID, status: str, order_type: str) -> dict[str, Any]:
@@ -143,9 +170,9 @@ class OrdersController(Controller):
     async def execute(
         self, data: JSONBody[OrderIn], services: NamedDependency[Services], idempotency_key: IdempotencyKeyHeader = None
     ) -> Response[OrderAccepted]:
-        """Accept a market or limit order: 201 with its id, its status once accepted and the WebSocket URL that
-        streams its status (a market order is `pending`; a limit order `waiting`, or for IOC `triggered` or
-        `expired`).
+        """Accept a market, limit or sniper order: 201 with its id, its status once accepted and the WebSocket URL
+        that streams its status (a market order is `pending`; a limit order `waiting`, or for IOC `triggered` or
+        `expired`; a sniper `waiting`).
 
         A replay (same Idempotency-Key and body) gets the first response again, with `Idempotent-Replayed: true`.
         """

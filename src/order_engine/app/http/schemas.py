@@ -19,6 +19,17 @@ Symbol = Annotated[
         description="Token symbol, case-insensitive: SOL, WSOL, USDC, USDT, BONK, JUP, RAY",
     ),
 ]
+TokenOutName = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=44,
+        description=(
+            "Token symbol, case-insensitive (SOL, USDC, … or a launched one); sniper orders may name a token not "
+            "launched yet: a symbol of 2-10 ASCII letters or digits, or a base58 mint"
+        ),
+    ),
+]
 DecimalString = Annotated[str, msgspec.Meta(description='A decimal number as a string, e.g. "1.5"')]
 Timestamp = Annotated[str, msgspec.Meta(description="ISO 8601 UTC timestamp, e.g. 2025-01-01T12:00:00.123456Z")]
 
@@ -46,20 +57,43 @@ def is_absent(raw: msgspec.Raw | msgspec.UnsetType) -> bool:
     return raw is msgspec.UNSET or bytes(raw) == b"null"
 
 
+class TriggerIn(msgspec.Struct, forbid_unknown_fields=True):
+    """What fires a sniper: a pool for its pair is created (and open)."""
+
+    event: Annotated[str, msgspec.Meta(max_length=32, description="pool_created (the only event)")] = "pool_created"
+    venue: Annotated[str, msgspec.Meta(max_length=16, description="any (default), raydium or meteora")] = "any"
+    minLiquidity: (
+        json_decimal(  # type: ignore[valid-type]
+            "The least the new pool must hold on its tokenIn side, in tokenIn (default 0)", "20"
+        )
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+
+
+class SafetyIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Checks the token must pass before a sniper buys it."""
+
+    requireMintAuthorityRevoked: bool = True
+    requireFreezeAuthorityRevoked: bool = True
+
+
 class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
     """An order to execute. `amountIn` is a decimal string (a JSON number in plain notation is accepted too)."""
 
     tokenIn: Annotated[Symbol, msgspec.Meta(examples=["SOL"])]
-    tokenOut: Annotated[Symbol, msgspec.Meta(examples=["USDC"])]
+    tokenOut: Annotated[TokenOutName, msgspec.Meta(examples=["USDC"])]
     amountIn: json_decimal(  # type: ignore[valid-type]
         'Amount of tokenIn to sell, > 0: digits with an optional fraction, e.g. "1.5" (no sign, exponent, '
         "spaces or separators); a JSON number is read exactly, as written",
         "1.5",
     )
-    orderType: Annotated[str, msgspec.Meta(max_length=16, description="market (default) or limit")] = "market"
+    orderType: Annotated[str, msgspec.Meta(max_length=16, description="market (default), limit or sniper")] = "market"
     slippageBps: (
         Annotated[
-            int, msgspec.Meta(ge=0, le=5000, description="Market orders: 0-5000, default 50. Refused on limit orders.")
+            int,
+            msgspec.Meta(
+                ge=0, le=5000, description="Market and sniper orders: 0-5000, default 50. Refused on limit orders."
+            ),
         ]
         | None
     ) = None
@@ -76,8 +110,17 @@ class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
         Annotated[str, msgspec.Meta(max_length=8, description="Limit orders: GTC (default), GTD or IOC")] | None
     ) = None
     expiresAt: (
-        Annotated[str, msgspec.Meta(max_length=40, description="GTD limit orders: an RFC 3339 time in UTC")] | None
+        Annotated[
+            str,
+            msgspec.Meta(
+                max_length=40,
+                description="GTD limit orders and sniper orders (default: now + 24 h): an RFC 3339 time in UTC",
+            ),
+        ]
+        | None
     ) = None
+    trigger: TriggerIn | None = None  # sniper orders (required)
+    safety: SafetyIn | None = None  # sniper orders (default: both checks on)
 
 
 class OrderSubmitMessage(OrderIn):
@@ -185,6 +228,30 @@ class MarketBook(msgspec.Struct):
     bids: Annotated[list[BookLevel], msgspec.Meta(description="Orders selling the quote, at 1/limit, highest first")]
 
 
+class LaunchIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A token launch (simulator): a new token and its first pool."""
+
+    symbol: Annotated[str, msgspec.Meta(min_length=1, max_length=16, description="2-10 ASCII letters or digits")]
+    venue: Annotated[str, msgspec.Meta(max_length=16, description="raydium or meteora")]
+    quoteToken: Annotated[str, msgspec.Meta(max_length=16, description="SOL, USDC or USDT: the pool's other side")]
+    initialPrice: json_decimal("quoteToken per one launched token", "0.000001")  # type: ignore[valid-type]
+    liquidity: json_decimal("quoteToken on the pool's quote side", "50")  # type: ignore[valid-type]
+    decimals: Annotated[int, msgspec.Meta(ge=0, le=9)] = 6
+    mintAuthorityRevoked: bool = True
+    freezeAuthorityRevoked: bool = True
+    opensAt: (
+        Annotated[str, msgspec.Meta(max_length=40, description="RFC 3339; before it the pool may not be traded")] | None
+    ) = None
+
+
+class LaunchOut(msgspec.Struct):
+    symbol: str
+    mint: Annotated[str, msgspec.Meta(description="base58, derived from the symbol and the seed")]
+    venue: str
+    pool: Annotated[str, msgspec.Meta(description="BASE/QUOTE on `venue`, e.g. PEPE2/SOL")]
+    opensAt: Timestamp | None
+
+
 class HealthChecks(msgspec.Struct):
     database: Annotated[str, msgspec.Meta(description='"ok", or "down: <error>"')]
     redis: Annotated[str, msgspec.Meta(description='"ok", or "down: <error>"')]
@@ -215,8 +282,9 @@ def problem_responses(*codes: int) -> dict[int, ResponseSpec]:
 
 PROBLEM_DESCRIPTIONS = {
     400: "Bad input: the detail and `field` name the body field, parameter or header at fault",
+    401: "Operator credential required (ORDER_ENGINE_ADMIN_TOKEN is set)",
     404: "No such order",
-    409: "The order can no longer be cancelled: the detail names its status",
+    409: "Conflict: the order can no longer be cancelled (the detail names its status), or the symbol is taken",
     413: "Request body over 16 KiB",
     415: "Content-Type is not application/json",
     422: "Idempotency-Key already used for a different request",

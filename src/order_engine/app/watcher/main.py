@@ -10,9 +10,10 @@ import structlog
 
 from order_engine.adapters.lease import RedisLease
 from order_engine.adapters.redis_client import redis_from_url
+from order_engine.adapters.saq_queue import sniper_lane
 from order_engine.adapters.sql.pool import create_pool
 from order_engine.adapters.sql.repository import SqlOrderRepository
-from order_engine.app.bootstrap import bootstrap, market_pools, order_queue, redis_notifier
+from order_engine.app.bootstrap import bootstrap, market_pools, order_queue, redis_notifier, token_registry
 from order_engine.app.runtime.gc_tuning import tune_gc
 from order_engine.app.runtime.loop_monitor import watch_loop_lag
 from order_engine.app.settings import Settings
@@ -27,14 +28,17 @@ async def serve(settings: Settings) -> None:
     pool = await create_pool(settings.sqlalchemy_url, max_size=4)
     redis = redis_from_url(settings.redis_url)
     # The queue as the API builds it (same serialiser and options): the watcher only enqueues.
-    saq_queue = saq_config(settings, web=False, api=True).get_queues().get(settings.queue_name)
+    queues = saq_config(settings, web=False, api=True).get_queues()
+    saq_queue, sniper_queue = queues.get(settings.queue_name), queues.get(sniper_lane(settings.queue_name))
+    registry = token_registry(settings, redis, pool)
     try:
         pools = await market_pools(settings, redis)
         engine = bootstrap(
             settings,
             repo=SqlOrderRepository(pool),
-            queue=order_queue(settings, saq_queue),
+            queue=order_queue(settings, saq_queue, sniper_queue),
             notifier=redis_notifier(settings, redis),
+            tokens=registry,
         )
         lease = RedisLease(redis, f"{settings.key_prefix}:watcher:lease", ttl_s=LEASE_TTL_S)
         watcher = Watcher(
@@ -46,6 +50,7 @@ async def serve(settings: Settings) -> None:
             lease=lease,
             clock=engine.submit.clock,
             prefix=settings.key_prefix,
+            registry=registry,
         )
         tune_gc()
         lag = asyncio.create_task(watch_loop_lag(settings.loop_lag_warn_ms / 1000))
@@ -64,6 +69,7 @@ async def serve(settings: Settings) -> None:
             await lease.release()  # a standby takes over at once instead of after the lease's TTL
     finally:
         await saq_queue.disconnect()
+        await sniper_queue.disconnect()
         await pool.close()
         await redis.aclose()
         log.info("watcher stopped")

@@ -1,5 +1,11 @@
 """The SAQ side: queue configuration shared by API and worker, the worker's start-up, and the job that executes
-orders."""
+orders.
+
+Two lanes, each a SAQ queue: `{queue_name}` (market and limit orders, under the start-rate limit, with
+ORDER_ENGINE_WORKER_CONCURRENCY) and `{queue_name}-snipers` (snipers: no start-rate limit, its own
+ORDER_ENGINE_SNIPER_CONCURRENCY). One `order-engine worker` process consumes both (two SAQ workers on one
+event loop, `app/cli.py`); each lane's worker builds its own engine at start-up.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +19,18 @@ from litestar_saq import QueueConfig, SAQConfig
 from redis.asyncio import Redis
 
 from order_engine.adapters.redis_client import reconnecting, redis_from_url
-from order_engine.adapters.saq_queue import EXECUTE_TASK, FAILED_TTL_S, KEEPALIVE_S
+from order_engine.adapters.saq_queue import EXECUTE_TASK, FAILED_TTL_S, KEEPALIVE_S, sniper_lane
 from order_engine.adapters.sql.pool import create_pool
 from order_engine.adapters.sql.repository import SqlOrderRepository
 from order_engine.adapters.throttle import RedisStartThrottle
-from order_engine.app.bootstrap import bootstrap, mock_market, order_queue, redis_notifier, resting_watch
+from order_engine.app.bootstrap import (
+    bootstrap,
+    mock_market,
+    order_queue,
+    redis_notifier,
+    resting_watch,
+    token_registry,
+)
 from order_engine.app.http.security import operator_guard
 from order_engine.app.runtime.gc_tuning import tune_gc
 from order_engine.app.runtime.logging import ExpectedErrors, configure_logging
@@ -38,25 +51,46 @@ class OrderFailed(Exception):
     """Marks the SAQ job failed once the order is terminally failed (the order row has the reason)."""
 
 
+def lane_queues(ctx: dict[str, Any]) -> tuple[Any, Any]:
+    """(main lane, sniper lane) queues: those `order-engine worker` put in the context, else this lane's own
+    queue for both (a lone worker on one lane)."""
+    queues = ctx.get("lanes") or {}
+    own = ctx["worker"].queue
+    main = next((q for name, q in queues.items() if not name.endswith("-snipers")), own)
+    return main, next((q for name, q in queues.items() if name.endswith("-snipers")), main)
+
+
 async def startup(ctx: dict[str, Any]) -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_json)
     logging.getLogger("saq").addFilter(ExpectedErrors(RetryLater, OrderFailed))
+    snipers = ctx["worker"].queue.name == sniper_lane(settings.queue_name)
+    concurrency = settings.sniper_concurrency if snipers else settings.worker_concurrency
     # One connection per concurrent job, plus one for the recovery sweep.
-    pool = await create_pool(settings.sqlalchemy_url, max_size=settings.worker_concurrency + 1)
+    pool = await create_pool(settings.sqlalchemy_url, max_size=concurrency + 1)
     redis = redis_from_url(settings.redis_url)
     ctx["pool"], ctx["redis"] = pool, redis
     venues, chain = await mock_market(settings, redis)
+    registry = token_registry(settings, redis, pool)
+    try:
+        await registry.refresh()
+    except Exception as exc:  # refreshed again when an order names a token this process lacks
+        log.warning("token registry not loaded at start-up", error=repr(exc))
     engine = bootstrap(
         settings,
         repo=SqlOrderRepository(pool),
-        queue=order_queue(settings, ctx["worker"].queue),
+        queue=order_queue(settings, *lane_queues(ctx)),
         notifier=redis_notifier(settings, redis),
         venues=venues,
         chain=chain,
         watch=resting_watch(settings, redis),
+        tokens=registry,
     )
     ctx["execute"] = engine.execute
+    if snipers:  # the sniper lane: no start-rate limit, and the main lane's worker runs the recovery sweep
+        ctx["loop_lag"] = asyncio.create_task(watch_loop_lag(settings.loop_lag_warn_ms / 1000))
+        log.info("worker started", queue=ctx["worker"].queue.name, lane="snipers", concurrency=concurrency)
+        return
     if settings.rate_limit:
         ctx["throttle"] = RedisStartThrottle(
             settings.redis_url,
@@ -137,25 +171,31 @@ async def execute_order(ctx: dict[str, Any], *, order_id: str) -> str | None:
 
 def saq_config(settings: Settings, *, web: bool = True, api: bool = False) -> SAQConfig:
     """`api=True`: the API process only enqueues, so its Redis calls may time out rather than hang
-    (a worker's blocking dequeue must not, hence no socket timeout there)."""
+    (a worker's blocking dequeue must not, hence no socket timeout there). Two queues: the main lane and the
+    snipers' (see the module's docstring)."""
+
+    def lane(name: str, concurrency: int) -> QueueConfig:
+        return QueueConfig(
+            dsn=settings.redis_url,
+            broker_instance_options={
+                **reconnecting(),
+                **({"socket_timeout": 5, "socket_connect_timeout": 2} if api else {}),
+            },
+            name=name,
+            tasks=[(EXECUTE_TASK, execute_order)],
+            concurrency=concurrency,
+            startup=startup,
+            shutdown=shutdown,
+            separate_process=True,
+            shutdown_grace_period_s=SHUTDOWN_DRAIN_S,  # see worker_tuning.drain_then_stop
+            # Find jobs whose worker died (no heartbeat for HEARTBEAT_S) within a few seconds.
+            timers={"sweep": SWEEP_INTERVAL_S},
+        )
+
     return SAQConfig(
         queue_configs=[
-            QueueConfig(
-                dsn=settings.redis_url,
-                broker_instance_options={
-                    **reconnecting(),
-                    **({"socket_timeout": 5, "socket_connect_timeout": 2} if api else {}),
-                },
-                name=settings.queue_name,
-                tasks=[(EXECUTE_TASK, execute_order)],
-                concurrency=settings.worker_concurrency,
-                startup=startup,
-                shutdown=shutdown,
-                separate_process=True,
-                shutdown_grace_period_s=SHUTDOWN_DRAIN_S,  # see worker_tuning.drain_then_stop
-                # Find jobs whose worker died (no heartbeat for HEARTBEAT_S) within a few seconds.
-                timers={"sweep": SWEEP_INTERVAL_S},
-            )
+            lane(settings.queue_name, settings.worker_concurrency),
+            lane(sniper_lane(settings.queue_name), settings.sniper_concurrency),
         ],
         web_enabled=web,
         web_path="/saq",
