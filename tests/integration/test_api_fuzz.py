@@ -49,6 +49,7 @@ def app_settings(migrated_url: str, redis_url: str, prefix: str) -> Settings:
         key_prefix=prefix,
         api_rate_limit_per_min=0,
         web_ui=False,
+        sim_api=True,  # the simulator's launches are fuzzed too
         log_level="WARNING",
         log_json=True,
     )
