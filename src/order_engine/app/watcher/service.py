@@ -18,7 +18,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 import attrs
 import structlog
@@ -105,6 +104,7 @@ class Watcher:
             if now >= renew_at:
                 if not await self.lease.renew():
                     return
+                await self._report()
                 renew_at = now + RENEW_EVERY_S
             if now >= reconcile_at:
                 since, last_reconcile = last_reconcile - timedelta(seconds=RECONCILE_MARGIN_S), self.clock.now()
@@ -227,5 +227,14 @@ class Watcher:
         order = self.index.get(order_id)
         return order is not None and order.arm == arm
 
-    def status(self) -> dict[str, Any]:
-        return {"active": self.active, "resting": len(self.index)}
+    @property
+    def status_key(self) -> str:
+        return f"{self.prefix}:watcher:status"
+
+    async def _report(self) -> None:
+        """The active watcher's state, for operators and benchmarks (expires with the lease)."""
+        await self.redis.hset(
+            self.status_key,
+            mapping={"holder": self.lease.token, "resting": len(self.index), "at": self.clock.now().isoformat()},
+        )
+        await self.redis.pexpire(self.status_key, self.lease.ttl_ms)
