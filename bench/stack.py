@@ -286,7 +286,7 @@ class Stack:
         await self._wait_worker(proc)
         return proc
 
-    async def start_watcher(self, **env: Any) -> Proc:
+    async def start_watcher(self, timeout_s: float = 120, **env: Any) -> Proc:
         """A trigger watcher; returns once it is the active one (its status key names its lease token)."""
         import redis.asyncio as aioredis
 
@@ -295,7 +295,7 @@ class Stack:
         self.watchers.append(proc)
         client = aioredis.Redis.from_url(self.backing.redis_url)
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline:
                 if proc.popen.poll() is not None:
                     raise RuntimeError(f"{role} exited; see {self.log_dir}/{self.name}-{role}.log")
@@ -304,7 +304,7 @@ class Stack:
                 await asyncio.sleep(0.1)
         finally:
             await client.aclose()
-        raise TimeoutError(f"{role} did not become active within 60 s")
+        raise TimeoutError(f"{role} did not become active within {timeout_s} s")
 
     async def _wait_healthy(self, proc: Proc, timeout_s: float = 60) -> None:
         from bench.client import HttpClient, HttpError

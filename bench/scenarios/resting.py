@@ -87,15 +87,18 @@ async def _post_all(client: HttpClient, bodies: list[bytes]) -> list[str]:
     return ids
 
 
-async def _indexed(redis: aioredis.Redis, stack: Stack, n: int, timeout_s: float = 60) -> None:
-    """Until the active watcher reports `n` resting orders (its status is refreshed every second)."""
+async def _indexed(redis: aioredis.Redis, stack: Stack, conn: asyncpg.Connection, timeout_s: float = 60) -> int:
+    """Until the active watcher holds every order PostgreSQL has waiting (its status is refreshed every second);
+    returns that number."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while True:
+        waiting = await conn.fetchval("select count(*) from orders where status = 'waiting'")
         raw = await redis.hget(f"{stack.prefix}:watcher:status", "resting")
-        if raw is not None and int(raw) == n:
-            return
+        if raw is not None and int(raw) == waiting:
+            return int(waiting)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the watcher reports {raw!r} resting orders, PostgreSQL has {waiting} waiting")
         await asyncio.sleep(0.2)
-    raise TimeoutError(f"the watcher did not reach {n} resting orders")
 
 
 async def _entry_times(conn: asyncpg.Connection, ids: list[str], status: str) -> list[float]:
@@ -152,7 +155,13 @@ async def run(ctx: Context) -> dict[str, Any]:
         started = time.monotonic()
         ids = await _post_all(client, bodies)
         out["post_rps"] = len(ids) / (time.monotonic() - started)
-        await _indexed(redis, stack, n)
+        rows = await conn.fetchval("select count(*) from orders")
+        if rows != len(ids):
+            dup = await conn.fetch(
+                "select limit_price, token_in, token_out, count(*) from orders group by 1, 2, 3 having count(*) > 1"
+            )
+            ctx.log(f"  !! {rows} rows for {len(ids)} POSTs (distinct ids {len(set(ids))}); duplicates {dup[:5]}")
+        n = await _indexed(redis, stack, conn)
         out["rss_per_order_bytes"] = (watcher.ps().memory_info().rss - rss0) / n
         ctx.log(f"  {n} resting (POST {out['post_rps']:.0f}/s); watcher RSS +{out['rss_per_order_bytes']:.0f} B/order")
 
@@ -187,7 +196,7 @@ async def run(ctx: Context) -> dict[str, Any]:
             (one,) = await _post_all(
                 client, [_body("JUP", "USDC", "1", (best * Decimal("1.003")).quantize(Decimal("1e-9")))]
             )
-            await _indexed(redis, stack, n - got + 1)  # the crossed ones left the index; the one just posted joined
+            await _indexed(redis, stack, conn)  # the one just posted is indexed
             moved = await market.move("JUP", "USDC", 60)
             if await _wait_count(conn, [one], "triggered", 1, timeout_s=10) == 1:
                 lat.append(((await _entry_times(conn, [one], "triggered"))[0] - moved) * 1000)
