@@ -26,11 +26,11 @@ import psutil
 
 from bench import baselines, ceiling, costs, profile, report
 from bench.context import Context
-from bench.scenarios import accept, engine, live, realistic
+from bench.scenarios import accept, engine, live, realistic, resting
 from bench.stack import ROOT, Backing
 
-FULL = ["ceiling", "baselines", "accept", "engine", "realistic", "live", "costs", "profile"]
-QUICK = ["ceiling", "baselines", "accept", "engine", "realistic", "live"]
+FULL = ["ceiling", "baselines", "accept", "engine", "realistic", "live", "resting", "costs", "profile"]
+QUICK = ["ceiling", "baselines", "accept", "engine", "realistic", "live", "resting"]
 
 
 class _OtherCpu:
@@ -109,6 +109,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     r["realistic"] = await realistic.run(ctx)
                 elif name == "live":
                     r["live"] = await live.run(ctx)
+                elif name == "resting":
+                    r["resting"] = await resting.run(ctx)
                 elif name == "costs":
                     r["costs"] = await costs.run(ctx)
                 elif name == "profile":

@@ -13,6 +13,7 @@ from typing import Any
 
 import psutil
 
+from bench import report_resting
 from bench.ab.guide import GUIDE
 
 PACKAGES = ["litestar", "uvicorn", "uvloop", "saq", "litestar-saq", "sqlalchemy", "advanced-alchemy", "asyncpg"]
@@ -209,6 +210,7 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                     f" {x['unfinished_streams']:,} streams unfinished; among those: " + text
                 )
             rows.append((f"live updates p99 ≤ {limit} ms with {subs:,} subscribers", text, complete and p99 <= limit))
+    rows.extend(report_resting.targets(r))
     rounds = r.get("live", {}).get("rounds", [])
     if rounds:
         big = rounds[-1]
@@ -526,6 +528,9 @@ def markdown(r: dict[str, Any], chart_rel: str, previous: str | None) -> str:
             " round the API cannot carry reports how far it got; `refused` counts subscribers closed before their"
             " snapshot, by close code.)\n"
         )
+
+    if "resting" in r:
+        w(report_resting.section(r))
 
     if "baselines" in r:
         b = r["baselines"]

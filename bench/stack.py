@@ -259,6 +259,7 @@ class Stack:
         self.launcher = launcher or [sys.executable, "-m", "order_engine.app.cli"]
         self.apis: list[Proc] = []
         self.workers: list[Proc] = []
+        self.watchers: list[Proc] = []
 
     @property
     def prefix(self) -> str:
@@ -284,6 +285,26 @@ class Stack:
         self.workers.append(proc)
         await self._wait_worker(proc)
         return proc
+
+    async def start_watcher(self, timeout_s: float = 120, **env: Any) -> Proc:
+        """A trigger watcher; returns once it is the active one (its status key names its lease token)."""
+        import redis.asyncio as aioredis
+
+        role = f"watcher{len(self.watchers)}"
+        proc = Proc(role, self._spawn(role, ["watcher"], {**self.env, **_s(env)}))
+        self.watchers.append(proc)
+        client = aioredis.Redis.from_url(self.backing.redis_url)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                if proc.popen.poll() is not None:
+                    raise RuntimeError(f"{role} exited; see {self.log_dir}/{self.name}-{role}.log")
+                if await client.exists(f"{self.prefix}:watcher:status"):
+                    return proc
+                await asyncio.sleep(0.1)
+        finally:
+            await client.aclose()
+        raise TimeoutError(f"{role} did not become active within {timeout_s} s")
 
     async def _wait_healthy(self, proc: Proc, timeout_s: float = 60) -> None:
         from bench.client import HttpClient, HttpError
@@ -330,9 +351,10 @@ class Stack:
         self.workers.clear()
 
     def stop(self) -> None:
-        _stop([p.popen for p in self.workers + self.apis])
+        _stop([p.popen for p in self.workers + self.apis + self.watchers])
         self.workers.clear()
         self.apis.clear()
+        self.watchers.clear()
 
     def pause_workers(self) -> None:
         for p in self.workers:
@@ -425,14 +447,15 @@ def process_groups(backing: Backing, stacks: list[Stack]) -> Callable[[], dict[s
     """API, worker, PostgreSQL, Redis and this client's processes, re-listed on each call."""
 
     def groups() -> dict[str, list[psutil.Process]]:
-        found: dict[str, list[psutil.Process]] = {"api": [], "worker": []}
+        found: dict[str, list[psutil.Process]] = {"api": [], "worker": [], "watcher": []}
         for stack in stacks:
             found["api"] += [p.ps() for p in stack.apis if p.popen.poll() is None]
             found["worker"] += [p.ps() for p in stack.workers if p.popen.poll() is None]
+            found["watcher"] += [p.ps() for p in stack.watchers if p.popen.poll() is None]
         found.update(backing.server_processes())
         me = psutil.Process()
         found["client"] = [me, *me.children(recursive=True)]  # py-spy etc. would count here; engine pids are excluded
-        engine = {p.pid for ps in (found["api"], found["worker"]) for p in ps}
+        engine = {p.pid for ps in (found["api"], found["worker"], found["watcher"]) for p in ps}
         found["client"] = [p for p in found["client"] if p.pid not in engine and p.pid not in _server_pids(found)]
         return found
 

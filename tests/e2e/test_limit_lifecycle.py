@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from client import collect, order_count, seqs, statuses
 from market_moves import move_by_bps
 from stack import Stack
@@ -228,3 +229,29 @@ async def test_a_limit_the_market_left_before_routing_re_arms_and_fills_on_the_n
     assert again["arm"] == 2 and again["reason"].startswith("market moved back:")
     assert D(again["bestEffectivePrice"]) < limit <= D(history[4]["metadata"]["effectivePrice"])
     assert D(done["amountOut"]) >= D(AMOUNT) * limit and done["arm"] == 2
+
+
+@pytest.mark.timeout(60)
+async def test_a_market_order_cancelled_while_pending_is_never_executed(limits: Stack, redis_url: str) -> None:
+    """Pending behind a paused worker (as behind the start-rate limit): cancel wins, the job finds it
+    cancelled and does nothing — no swap on the chain, and the stream ends with `cancelled`."""
+    worker = limits.procs["worker0"]
+    worker.send_signal(signal.SIGSTOP)
+    try:
+        async with httpx.AsyncClient(base_url=limits.base_url, timeout=10) as client:
+            body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.1"}
+            order_id = (await client.post("/api/orders/execute", json=body)).json()["orderId"]
+            cancelled = await client.post(f"/api/orders/{order_id}/cancel")
+    finally:
+        worker.send_signal(signal.SIGCONT)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    await asyncio.sleep(1.0)  # the job runs now, and must find nothing to do
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        executions = await redis.hget(f"{limits.key_prefix}:chain:executions", order_id)
+    finally:
+        await redis.aclose()
+    async with httpx.AsyncClient(base_url=limits.base_url, timeout=10) as client:
+        order = (await client.get(f"/api/orders/{order_id}")).json()
+    assert [e["status"] for e in order["statusHistory"]] == ["pending", "cancelled"]
+    assert executions is None

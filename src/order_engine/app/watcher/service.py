@@ -25,7 +25,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 import attrs
 import structlog
@@ -61,6 +60,10 @@ READ_COUNT = 5000  # stream entries per read
 EXPIRED_AT_MAX_AGE = "expired: it reached its time in force"
 
 
+class LeaseLost(Exception):
+    """Another watcher holds the lease now: this one stands by."""
+
+
 @attrs.define
 class Watcher:
     repo: OrderRepository
@@ -76,6 +79,7 @@ class Watcher:
     active: bool = False
     registry: RedisTokenRegistry | None = None  # launched tokens and their authorities (snipers' safety checks)
     _cursors: dict[str, str] = attrs.field(factory=dict)
+    _renewed: float = 0.0  # monotonic time of the last renewal
     _openings: list[tuple[int, str, str]] = attrs.field(factory=list)  # (opens at, Unix ms; base; quote)
     _arrived_snipers: set[str] = attrs.field(factory=set)  # wanted tokens of snipers indexed since the last check
 
@@ -89,7 +93,8 @@ class Watcher:
             try:
                 if await self.lease.acquire():
                     await self._active()
-                    log.warning("watcher lease lost; standing by")
+            except LeaseLost:
+                log.warning("watcher lease lost; standing by")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # PostgreSQL or Redis away: stand by, try again (and rebuild) shortly
@@ -97,7 +102,19 @@ class Watcher:
             self.active = False
             await asyncio.sleep(STANDBY_POLL_S)
 
+    async def _keep_lease(self) -> None:
+        """Renew the lease if a renewal is due; LeaseLost if another watcher holds it now. Called between pages
+        of long work too (a rebuild of 100,000 orders outlasts the lease), so that long work never loses it."""
+        if time.monotonic() - self._renewed < RENEW_EVERY_S:
+            return
+        if not await self.lease.renew():
+            raise LeaseLost(self.lease.key)
+        self._renewed = time.monotonic()
+        if self.active:
+            await self._report()
+
     async def _active(self) -> None:
+        self._renewed = time.monotonic()  # just acquired
         started = time.perf_counter()
         # The streams' positions first, then the snapshot: whatever happens in between is read again (harmless).
         for stream in self.streams:
@@ -114,22 +131,20 @@ class Watcher:
             pools=sum(len(v) for v in self.market.values()),
             rebuild_ms=round((time.perf_counter() - started) * 1000, 1),
         )
+        await self._report()
         await self._check(self.index.directions())
         await self._check_snipers(self._take_arrived())
         await self._expire_due()
-        renew_at = reconcile_at = time.monotonic()
+        reconcile_at = time.monotonic()
         last_reconcile = self.clock.now()
         while True:
+            await self._keep_lease()
             now = time.monotonic()
-            if now >= renew_at:
-                if not await self.lease.renew():
-                    return
-                renew_at = now + RENEW_EVERY_S
             if now >= reconcile_at:
                 since, last_reconcile = last_reconcile - timedelta(seconds=RECONCILE_MARGIN_S), self.clock.now()
                 await self._reconcile(since)
                 reconcile_at = now + RECONCILE_S
-            await self._follow(min(renew_at, reconcile_at) - time.monotonic())
+            await self._follow(min(self._renewed + RENEW_EVERY_S, reconcile_at) - time.monotonic())
             await self._open_due()
             await self._expire_due()
 
@@ -320,6 +335,7 @@ class Watcher:
         while page := await self.repo.list_resting(after=after, limit=REBUILD_PAGE):
             self._index(page)
             after = page[-1].id
+            await self._keep_lease()
 
     async def _reconcile(self, since: datetime) -> None:
         """Index resting orders PostgreSQL has that this watcher was never told about."""
@@ -334,5 +350,14 @@ class Watcher:
         order = self.index.get(order_id)
         return order is not None and order.arm == arm
 
-    def status(self) -> dict[str, Any]:
-        return {"active": self.active, "resting": len(self.index)}
+    @property
+    def status_key(self) -> str:
+        return f"{self.prefix}:watcher:status"
+
+    async def _report(self) -> None:
+        """The active watcher's state, for operators and benchmarks (expires with the lease)."""
+        await self.redis.hset(
+            self.status_key,
+            mapping={"holder": self.lease.token, "resting": len(self.index), "at": self.clock.now().isoformat()},
+        )
+        await self.redis.pexpire(self.status_key, self.lease.ttl_ms)
