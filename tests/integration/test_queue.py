@@ -98,3 +98,31 @@ async def test_sweep_retries_every_job_of_a_dead_worker_at_once(saq_queue, order
     assert {j.status for j in jobs} == {Status.QUEUED} and {j.attempts for j in jobs} == {1}
     assert await saq_queue.count("incomplete") == 20  # retried after their backoff, none finished or dropped
     assert saq_queue._pubsub._daemon_task is None  # no job-event listener was started (and torn down) per job
+
+
+async def test_each_order_type_has_one_lane_and_snipers_their_own(redis_url: str, key_prefix: str) -> None:
+    """Snipers go to `{queue}-snipers` (with the attempt's own timeout: no start-rate wait), every other type to
+    the main queue, whoever enqueues them."""
+    from order_engine.adapters.saq_queue import sniper_lane
+    from order_engine.domain.status import OrderType
+
+    name = f"{key_prefix}-lanes-{uuid.uuid4().hex[:6]}"
+    main, snipers = Queue.from_url(redis_url, name=name), Queue.from_url(redis_url, name=sniper_lane(name))
+    await main.connect()
+    await snipers.connect()
+    lanes = SaqOrderQueue(main, max_attempts=3, timeout_s=180, snipers=snipers, sniper_timeout_s=60)
+    ids = {t: uuid.uuid4() for t in OrderType}
+    try:
+        for order_type, order_id in ids.items():
+            assert await lanes.enqueue(
+                order_id, arm=None if order_type is OrderType.MARKET else 1, order_type=order_type
+            )
+        sniper_job = await snipers.job(f"{ids[OrderType.SNIPER]}:1")
+        assert sniper_job is not None and sniper_job.timeout == 60
+        assert await main.job(f"{ids[OrderType.SNIPER]}:1") is None
+        assert await snipers.job(str(ids[OrderType.MARKET])) is None
+        assert (await main.job(str(ids[OrderType.MARKET]))).timeout == 180
+        assert await main.job(f"{ids[OrderType.LIMIT]}:1") is not None
+    finally:
+        await main.disconnect()
+        await snipers.disconnect()

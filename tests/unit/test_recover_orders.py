@@ -71,3 +71,19 @@ async def test_resting_orders_are_never_rescheduled_and_triggered_ones_are() -> 
     assert await recover() == 1
     assert queue.enqueued == [triggered]
     assert queue.keys == [(triggered, 1)]  # on its arm's job key, as the watcher enqueued it
+
+
+async def test_each_order_is_rescheduled_on_its_own_types_lane() -> None:
+    """Snipers have their own lane: a stranded sniper must not get a job on the main one (nor a market order on
+    the snipers'), so that no order ever has jobs on two lanes."""
+    clock, repo = FakeClock(), InMemoryOrderRepository()
+    queue = FakeQueue()
+    recover = RecoverOrders(repo=repo, queue=queue, clock=clock, stale_after_s=60)
+    market = await stored(repo, clock, Step.ROUTE)
+    sniper = await stored(repo, clock, Step.REST, Step.TRIGGER, order_type=OrderType.SNIPER)
+    limit = await stored(repo, clock, Step.REST, Step.TRIGGER, order_type=OrderType.LIMIT)
+    clock.current += timedelta(seconds=61)
+
+    assert await recover() == 3
+    lanes = dict(zip(queue.enqueued, queue.lanes, strict=True))
+    assert lanes == {market: OrderType.MARKET, sniper: OrderType.SNIPER, limit: OrderType.LIMIT}
