@@ -9,7 +9,7 @@ import pytest
 
 from order_engine.adapters.wire import entry_from_dict, entry_to_dict
 from order_engine.domain.order import StatusEntry
-from order_engine.domain.payloads import Built, Confirmed, Created, Failed, Retry, Routed, Submitted
+from order_engine.domain.payloads import Built, Confirmed, Created, Failed, Rested, Retry, Routed, Submitted, Triggered
 from order_engine.domain.quotes import Quote
 from order_engine.domain.status import OrderStatus as S
 
@@ -28,6 +28,10 @@ CASES = [
      {"dexUsed": "meteora", "quotedPrice": "101.537", "expectedAmountOut": "151.848583",
       "minAmountOut": "150.709718", "slippageBps": 75, "wrapSol": True, "unwrapSol": False,
       "recentBlockhash": "4vJ9", "blockhashMs": 48}),
+    (S.WAITING, Rested(1), {"arm": 1}),  # a sniper's: nothing but its arm
+    (S.TRIGGERED, Triggered("raydium", D("1960000.5"), T, pool="PEPE2/SOL", liquidity=D("50")),
+     {"venue": "raydium", "effectivePrice": "1960000.5", "marketAt": "2025-01-01T12:00:00.123456Z",
+      "pool": "PEPE2/SOL", "liquidity": "50"}),
     (S.SUBMITTED, Submitted("5Sig"), {"txHash": "5Sig"}),
     (S.SUBMITTED, Submitted("5Sig", found_on_chain=True), {"txHash": "5Sig", "foundOnChain": True}),
     (S.CONFIRMED, Confirmed("5Sig", D("0.0000001"), D("151.65"), 280000001, 2300),

@@ -63,6 +63,16 @@ async def log_event(event: Event) -> None:
                     if order.limit_price is not None
                     else {}
                 ),
+                **(
+                    {
+                        "wants": order.token_out,
+                        "trigger_venue": order.trigger.venue,
+                        "min_liquidity": dec_str(order.trigger.min_liquidity),
+                        "expires_at": None if order.expires_at is None else order.expires_at.isoformat(),
+                    }
+                    if order.trigger is not None
+                    else {}
+                ),
             )
         case IdempotentReplay(order=order):
             log.info("idempotent replay", order_id=str(order.id), status=order.status.value)

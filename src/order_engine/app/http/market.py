@@ -113,6 +113,8 @@ class MarketController(Controller):
     async def book(self, services: NamedDependency[Services], pair: Pair) -> MarketBook:
         """Resting limit orders of a pair by price level, in its canonical orientation (SOL/USDC: USDC per SOL):
         `asks` sell the base at their limit, `bids` sell the quote at 1/limit (their limit is base per quote)."""
+        if services.tokens is not None and any(token(p) is None for p in pair.split("/")):
+            await services.tokens.refresh()  # a pair of a token launched since this process last looked
         base, quote = _pair(pair)
         aliases = {"SOL": ("SOL", "WSOL")}
         symbols = [*aliases.get(base, (base,)), *aliases.get(quote, (quote,))]
