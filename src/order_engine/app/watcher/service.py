@@ -227,7 +227,7 @@ class Watcher:
         self.index = RestingIndex()
         after: uuid.UUID | None = None
         while page := await self.repo.list_resting(after=after, limit=REBUILD_PAGE):
-            self._index(page)
+            self.index.add_many(page)
             after = page[-1].id
             await self._keep_lease()
 
