@@ -371,3 +371,14 @@ def test_a_launch_pool_holds_the_liquidity_at_the_initial_price():
         50 * 10**9,
     )
     assert amm.mid_price(p, "PEPE2", "SOL") == D("0.000001") and amm.is_open(p, T0)
+
+
+def test_a_rebuild_indexes_snipers_with_the_limits():
+    from test_limit_orders import resting
+
+    index = RestingIndex()
+    first, second, lim = waiting(sniper(), T0), waiting(sniper(), T0 + timedelta(seconds=1)), resting("140")
+    assert index.add_many([second, lim, first]) == {("SOL", "USDC")}
+    assert [o.id for o in index.snipers_wanting("PEPE2")] == [first.id, second.id] and len(index) == 3
+    assert index.wanted() == {"PEPE2"} and index.remove(first.id) == first
+    assert [o.id for o in index.snipers_wanting("PEPE2")] == [second.id]

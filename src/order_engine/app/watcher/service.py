@@ -133,7 +133,7 @@ class Watcher:
         )
         await self._report()
         await self._check(self.index.directions())
-        await self._check_snipers(self._take_arrived())
+        await self._check_snipers(self.index.wanted())  # every sniper: a launch may have come while none watched
         await self._expire_due()
         reconcile_at = time.monotonic()
         last_reconcile = self.clock.now()
@@ -333,7 +333,7 @@ class Watcher:
         self._arrived_snipers.clear()
         after: uuid.UUID | None = None
         while page := await self.repo.list_resting(after=after, limit=REBUILD_PAGE):
-            self._index(page)
+            self.index.add_many(page)
             after = page[-1].id
             await self._keep_lease()
 
