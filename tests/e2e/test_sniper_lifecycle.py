@@ -127,6 +127,20 @@ async def test_a_sniper_armed_before_the_launch_fills_on_its_lane(snipers: Stack
         await client_.aclose()
 
 
+async def test_a_sniper_may_name_the_mint_the_launch_will_have(snipers: Stack) -> None:
+    """The mint is a function of the seed and the symbol: a sniper that knows it in advance waits for it."""
+    from order_engine.adapters.market.registry import mint_for
+
+    name = symbol()
+    mint = mint_for(name, snipers.env["ORDER_ENGINE_DEX_SEED"])
+    async with httpx.AsyncClient(base_url=snipers.base_url, timeout=10) as client:
+        order_id = await submit(client, sniper_body(mint))
+        launched = await client.post("/api/sim/launches", json=launch_body(name))
+        assert launched.status_code == 201 and launched.json()["mint"] == mint
+        done = await wait_for(client, order_id, "confirmed")
+    assert done["tokenOut"] == mint and [e["status"] for e in done["statusHistory"]] == FILLED
+
+
 async def test_a_launch_failing_a_safety_check_leaves_the_sniper_waiting(snipers: Stack) -> None:
     name = symbol()
     async with httpx.AsyncClient(base_url=snipers.base_url, timeout=10) as client:

@@ -128,14 +128,19 @@ def validate(request: OrderRequest, *, now: datetime | None = None, policy: Poli
         raise InvalidOrder("idempotencyKey", "must not contain NUL characters")
     return attrs.evolve(
         request,
-        token_in=request.token_in.upper(),
-        token_out=request.token_out if tout is None and is_mint(request.token_out) else request.token_out.upper(),
+        token_in=_name(request.token_in),
+        token_out=_name(request.token_out),
         order_type=order_type.value,
         slippage_bps=slippage,
         time_in_force=tif,
         trigger=trigger,
         safety=safety,
     )
+
+
+def _name(text: str) -> str:
+    """A token as the order keeps it: a symbol upper-cased, a mint as written (base58 is case-sensitive)."""
+    return text if is_mint(text) else text.upper()
 
 
 def _sniper_expiry(expires: datetime | None, now: datetime | None, policy: Policy) -> None:

@@ -11,22 +11,15 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from order_engine.domain.status import OrderStatus, OrderType
 
-Symbol = Annotated[
-    str,
-    msgspec.Meta(
-        min_length=1,
-        max_length=16,
-        description="Token symbol, case-insensitive: SOL, WSOL, USDC, USDT, BONK, JUP, RAY",
-    ),
-]
-TokenOutName = Annotated[
+TokenName = Annotated[
     str,
     msgspec.Meta(
         min_length=1,
         max_length=44,
         description=(
-            "Token symbol, case-insensitive (SOL, USDC, … or a launched one); sniper orders may name a token not "
-            "launched yet: a symbol of 2-10 ASCII letters or digits, or a base58 mint"
+            "Token symbol, case-insensitive (SOL, USDC, … or a launched one), or a launched token's base58 mint; "
+            "a sniper's tokenOut may name a token not launched yet: a symbol of 2-10 ASCII letters or digits, "
+            "or a base58 mint"
         ),
     ),
 ]
@@ -80,8 +73,8 @@ class SafetyIn(msgspec.Struct, forbid_unknown_fields=True):
 class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
     """An order to execute. `amountIn` is a decimal string (a JSON number in plain notation is accepted too)."""
 
-    tokenIn: Annotated[Symbol, msgspec.Meta(examples=["SOL"])]
-    tokenOut: Annotated[TokenOutName, msgspec.Meta(examples=["USDC"])]
+    tokenIn: Annotated[TokenName, msgspec.Meta(examples=["SOL"])]
+    tokenOut: Annotated[TokenName, msgspec.Meta(examples=["USDC"])]
     amountIn: json_decimal(  # type: ignore[valid-type]
         'Amount of tokenIn to sell, > 0: digits with an optional fraction, e.g. "1.5" (no sign, exponent, '
         "spaces or separators); a JSON number is read exactly, as written",
