@@ -31,11 +31,11 @@ def _static_tokens_only() -> Iterator[None]:
 
 
 def symbol() -> str:
-    return "T" + secrets.token_hex(4).upper()  # unique per test: the session's database is shared
+    return "T" + secrets.token_hex(4).upper()
 
 
 def launcher(redis: aioredis.Redis, pool: asyncpg.Pool, prefix: str) -> tuple[LaunchToken, RedisTokenRegistry]:
-    registry = RedisTokenRegistry(redis, prefix=prefix, store=SqlLaunchStore(pool))
+    registry = RedisTokenRegistry(redis, prefix=prefix, store=SqlLaunchStore(pool, prefix=prefix))
     launch = LaunchToken(
         registry=registry,
         pools=RedisPoolStore(redis, prefix=prefix),
@@ -68,7 +68,7 @@ async def test_a_launch_is_registered_seeded_and_seen_by_another_process(
 
     forget_launched()  # another process, which has not heard of it yet
     assert token(name) is None
-    other = RedisTokenRegistry(redis, prefix=prefix, store=SqlLaunchStore(pool))
+    other = RedisTokenRegistry(redis, prefix=prefix, store=SqlLaunchStore(pool, prefix=prefix))
     await other.refresh()
     assert token(name).mint == record.mint and token(record.mint).symbol == name
     assert other.launch_of(name) == record
@@ -81,6 +81,22 @@ async def test_a_launch_is_registered_seeded_and_seen_by_another_process(
     assert await RedisPoolStore(redis, prefix=prefix).get("raydium", name, "SOL") is None
     with pytest.raises(SymbolTaken):  # a static symbol
         await launch(LaunchRequest("USDC", 6, "raydium", "SOL", D("1"), D("50")))
+
+
+async def test_each_key_prefix_has_its_own_registry(redis: aioredis.Redis, pool: asyncpg.Pool, key_prefix: str) -> None:
+    """Deployments (and test stacks) may share a database: a symbol launched under one prefix is free under
+    another, and a restore brings back only its own prefix's tokens."""
+    one, other = (f"{key_prefix}-reg-{secrets.token_hex(3)}" for _ in range(2))
+    name = symbol()
+    await launcher(redis, pool, one)[0](LaunchRequest(name, 6, "raydium", "SOL", D("0.000001"), D("50")))
+    forget_launched()
+    await launcher(redis, pool, other)[0](LaunchRequest(name, 6, "meteora", "SOL", D("0.000001"), D("50")))
+    forget_launched()
+    await delete_prefix(redis, other)
+    restored = RedisTokenRegistry(redis, prefix=other, store=SqlLaunchStore(pool, prefix=other))
+    await restored.refresh()
+    assert restored.launch_of(name).venue == "meteora"
+    assert await redis.hkeys(f"{other}:tokens") == [name.encode()]
 
 
 async def test_the_registry_survives_redis_losing_it(
@@ -98,9 +114,9 @@ async def test_the_registry_survives_redis_losing_it(
     assert await redis.exists(f"{prefix}:tokens") == 0
 
     forget_launched()
-    restored = RedisTokenRegistry(redis, prefix=prefix, store=SqlLaunchStore(pool))
+    restored = RedisTokenRegistry(redis, prefix=prefix, store=SqlLaunchStore(pool, prefix=prefix))
     await restored.refresh()
     assert [restored.launch_of(n) for n in names] == records
     assert records[0].mint_authority_revoked is False and records[1].opens_at == opens
     assert token(names[1]).decimals == 9
-    assert set(names) <= {k.decode() for k in await redis.hkeys(f"{prefix}:tokens")}  # written back
+    assert sorted(k.decode() for k in await redis.hkeys(f"{prefix}:tokens")) == sorted(names)  # written back

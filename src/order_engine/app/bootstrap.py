@@ -130,7 +130,11 @@ def order_queue(settings: Settings, queue: Any, snipers: Any = None) -> SaqOrder
 
 def token_registry(settings: Settings, redis: Redis, pool: Any | None) -> RedisTokenRegistry:
     """The shared registry of launched tokens (PostgreSQL its durable copy, where the process has a pool)."""
-    return RedisTokenRegistry(redis, prefix=settings.key_prefix, store=None if pool is None else SqlLaunchStore(pool))
+    return RedisTokenRegistry(
+        redis,
+        prefix=settings.key_prefix,
+        store=None if pool is None else SqlLaunchStore(pool, prefix=settings.key_prefix),
+    )
 
 
 def launcher(settings: Settings, registry: RedisTokenRegistry, pools: RedisPoolStore) -> LaunchToken:

@@ -1,4 +1,5 @@
-"""The launched tokens in PostgreSQL (table `launched_tokens`, migration 0005): the registry's durable copy."""
+"""The launched tokens in PostgreSQL (table `launched_tokens`, migration 0005): the registry's durable copy, one
+per key prefix (as the Redis hash it restores)."""
 
 from __future__ import annotations
 
@@ -11,20 +12,22 @@ _COLUMNS = (
     " launched_at"
 )
 _INSERT = (
-    f"INSERT INTO launched_tokens ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    f"INSERT INTO launched_tokens (key_prefix, {_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     " ON CONFLICT DO NOTHING RETURNING symbol"
 )
-_ALL = f"SELECT {_COLUMNS} FROM launched_tokens ORDER BY launched_at, symbol"
+_ALL = f"SELECT {_COLUMNS} FROM launched_tokens WHERE key_prefix = $1 ORDER BY launched_at, symbol"
 
 
 class SqlLaunchStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, prefix: str) -> None:
         self._pool = pool
+        self._prefix = prefix
 
     async def insert(self, launch: Launch) -> bool:
         """Store `launch`; False when its symbol (or mint) is already stored (nothing written)."""
         row = await self._pool.fetchval(
             _INSERT,
+            self._prefix,
             launch.symbol,
             launch.mint,
             launch.decimals,
@@ -38,7 +41,7 @@ class SqlLaunchStore:
         return row is not None
 
     async def all(self) -> list[Launch]:
-        rows = await self._pool.fetch(_ALL)
+        rows = await self._pool.fetch(_ALL, self._prefix)
         return [
             Launch(
                 symbol=r["symbol"],

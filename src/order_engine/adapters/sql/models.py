@@ -8,7 +8,7 @@ from typing import Any
 
 from advanced_alchemy.base import DefaultBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Boolean, Index, Integer, String, Text, text
+from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -61,9 +61,11 @@ class LaunchedTokenRow(DefaultBase):
     """Tokens launched after start-up (migration 0005): the durable copy of the shared registry."""
 
     __tablename__ = "launched_tokens"
+    __table_args__ = (UniqueConstraint("key_prefix", "mint", name="uq_launched_tokens_mint"),)
 
+    key_prefix: Mapped[str] = mapped_column(String(255), primary_key=True)
     symbol: Mapped[str] = mapped_column(String(10), primary_key=True)
-    mint: Mapped[str] = mapped_column(String(44), nullable=False, unique=True)
+    mint: Mapped[str] = mapped_column(String(44), nullable=False)
     decimals: Mapped[int] = mapped_column(Integer, nullable=False)
     venue: Mapped[str] = mapped_column(String(32), nullable=False)
     quote_token: Mapped[str] = mapped_column(String(16), nullable=False)

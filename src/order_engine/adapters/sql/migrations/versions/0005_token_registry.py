@@ -1,5 +1,6 @@
 """The registry of launched tokens (the simulator's launches): the durable copy of `{prefix}:tokens` in Redis,
-from which it is restored when Redis has lost it.
+from which it is restored when Redis has lost it. Keyed by the key prefix, as Redis is: deployments (and test
+stacks) sharing a database never see each other's tokens.
 
 Revision ID: 0005_token_registry
 Revises: 0003_resting_orders
@@ -18,8 +19,9 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "launched_tokens",
+        sa.Column("key_prefix", sa.String(255), primary_key=True),
         sa.Column("symbol", sa.String(10), primary_key=True),
-        sa.Column("mint", sa.String(44), nullable=False, unique=True),
+        sa.Column("mint", sa.String(44), nullable=False),
         sa.Column("decimals", sa.Integer(), nullable=False),
         sa.Column("venue", sa.String(32), nullable=False),
         sa.Column("quote_token", sa.String(16), nullable=False),
@@ -27,6 +29,7 @@ def upgrade() -> None:
         sa.Column("freeze_authority_revoked", sa.Boolean(), nullable=False),
         sa.Column("opens_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("launched_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("key_prefix", "mint", name="uq_launched_tokens_mint"),
     )
 
 
