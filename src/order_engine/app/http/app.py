@@ -95,9 +95,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         try:
             await market_pools(settings, redis)  # the worker seeds them too; an API may start first
-            await registry.refresh()
         except RedisError as exc:
             log.warning("market pools not seeded at start-up (Redis unavailable)", error=repr(exc))
+        try:
+            await registry.refresh()
+        except Exception as exc:  # Redis or PostgreSQL away: refreshed again when a request names a new token
+            log.warning("token registry not loaded at start-up", error=repr(exc))
         resync = asyncio.create_task(streams.resync_forever(repo, settings.ws_resync_s))
         warming = asyncio.create_task(warm_up(pool, settings.api_db_pool_size))
         lag = asyncio.create_task(watch_loop_lag(settings.loop_lag_warn_ms / 1000))
