@@ -296,6 +296,22 @@ async def test_bad_launch_input_is_a_400_naming_the_field_and_writes_nothing(
     assert await launches(own_database) == before
 
 
+@pytest.mark.timeout(60)
+async def test_a_launch_while_no_watcher_runs_fires_the_sniper_when_one_takes_over(snipers: Stack) -> None:
+    """The watcher is killed (-9), a sniper rests and its token launches; the watcher started next judges every
+    sniper it rebuilt against the pools as they are, and fires it."""
+    name = symbol()
+    snipers.kill("watcher0")
+    async with httpx.AsyncClient(base_url=snipers.base_url, timeout=10) as client:
+        order_id = await submit(client, sniper_body(name))
+        assert (await client.post("/api/sim/launches", json=launch_body(name))).status_code == 201
+        await asyncio.sleep(1.0)
+        assert (await client.get(f"/api/orders/{order_id}")).json()["status"] == "waiting"
+        snipers.add_watcher("watcher0")
+        done = await wait_for(client, order_id, "confirmed", timeout_s=30)
+    assert [e["status"] for e in done["statusHistory"]] == FILLED
+
+
 @pytest.fixture(scope="module")
 def lane_database(database_url: str, redis_url: str) -> Iterator[str]:
     """A second database of the module's own, for the rate-limited stack (its watcher must not see the first's)."""
