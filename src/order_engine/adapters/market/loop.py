@@ -1,0 +1,139 @@
+"""The market loop: the market's own flow, ticked by one process at a time.
+
+Every process that runs a loop (each worker; the watcher later) competes for one lease in Redis
+(`{prefix}:market:lease`, adapters/market/lease.py); only its holder ticks. The loop wakes every tick, and
+more often when the lease needs renewing sooner (a third of its TTL), so a dead leader's lease runs out within
+LEASE_TTL_S and another process takes over on its next wake-up.
+
+A tick (the leader's): read every pool, compute the tick's trades (adapters/market/flow.py) with an rng
+seeded by `ORDER_ENGINE_DEX_SEED` and the tick's number (a counter in Redis, `{prefix}:market:tick`, so a new
+leader carries on the sequence), and apply each through `RedisPoolStore.update`: the trade computed on the
+pool read is applied to the pool as it stands at commit, compare-and-set and retried, so a swap that races the
+tick keeps its effect and the tick's trade lands on top of it (never a lost update), on the events stream like
+any change. With volatility 0 there is no trade.
+
+The loop runs on its own task and adds nothing to an order's path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from redis.asyncio import Redis
+
+from order_engine.adapters.market.flow import FlowTrade, tick_trades
+from order_engine.adapters.market.lease import Lease
+from order_engine.adapters.market.pools import PoolContention, RedisPoolStore
+from order_engine.adapters.mock_dex.prices import rng_for
+from order_engine.domain import amm
+from order_engine.domain.amm import Pool
+
+log = structlog.get_logger("order_engine.market")
+
+LEASE_TTL_S = 3.0  # a dead leader's lease runs out this long after its last renewal
+STOP_TIMEOUT_S = 5.0  # how long `stop` waits for a tick under way before cancelling it
+
+
+class MarketLoop:
+    def __init__(
+        self,
+        store: RedisPoolStore,
+        redis: Redis,
+        *,
+        prefix: str,
+        seed: str | None,
+        volatility_bps: float,
+        tick_s: float,
+        lease_ttl_s: float = LEASE_TTL_S,
+    ) -> None:
+        self.store = store
+        self.lease = Lease(redis, f"{prefix}:market:lease", lease_ttl_s)
+        self._redis = redis
+        self._tick_key = f"{prefix}:market:tick"
+        self._seed = seed
+        self.volatility_bps = volatility_bps
+        self.tick_s = tick_s
+        self.ticks = 0  # ticks this loop ran (as leader)
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    def start(self) -> MarketLoop:
+        self._stopping = asyncio.Event()
+        self._task = asyncio.create_task(self.run(), name="market-loop")
+        return self
+
+    async def stop(self) -> None:
+        """Stop ticking (a tick under way finishes first) and give the lease up, so another process takes over
+        at once. Cooperative: redis-py can swallow a cancellation that lands inside one of its own timeouts."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping.set()
+        await asyncio.wait({task}, timeout=STOP_TIMEOUT_S)
+        while not task.done():  # stuck (Redis hanging): cancel until it takes
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.5)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("market loop crashed", error=repr(task.exception()))
+
+    async def run(self) -> None:
+        clock = asyncio.get_running_loop()
+        renew_every = self.lease.ttl_s / 3
+        next_tick = clock.time()
+        log.info("market loop started", volatility_bps=self.volatility_bps, tick_s=self.tick_s)
+        try:
+            while not self._stopping.is_set():
+                due = clock.time() >= next_tick
+                if due:  # on schedule; a tick that overran skips the ticks it missed rather than bursting
+                    next_tick = max(next_tick + self.tick_s, clock.time())
+                if await self._lead() and due:
+                    try:
+                        await self.tick()
+                    except Exception as exc:  # an outage must not kill the loop; the next tick retries
+                        log.warning("market tick failed", error=repr(exc))
+                now = clock.time()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), max(0.0, min(next_tick, now + renew_every) - now))
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.lease.release(), 1)
+            log.info("market loop stopped", ticks=self.ticks)
+
+    async def _lead(self) -> bool:
+        """Renew or take the lease; logs when this process becomes or stops being the market's leader."""
+        was = self.lease.held
+        try:
+            leader = await self.lease.hold()
+        except Exception as exc:
+            log.warning("market lease unavailable", error=repr(exc))
+            return False
+        if leader != was:
+            if leader:
+                log.info("market leader: this process ticks the market", lease=self.lease.key)
+            else:
+                log.info("market lease lost to another process", lease=self.lease.key)
+        return leader
+
+    async def tick(self) -> list[Pool]:
+        """One tick (the caller holds the lease): every pool, as this tick left it."""
+        pools = {(p.venue, p.base, p.quote): p for p in await self.store.all()}
+        if self.volatility_bps > 0 and pools:
+            number = await self._redis.incr(self._tick_key)
+            trades = tick_trades(pools.values(), rng_for(self._seed, "market-flow", number), self.volatility_bps)
+            for trade in trades:
+                try:
+                    pools[(trade.venue, trade.base, trade.quote)] = await self._apply(trade)
+                except PoolContention as exc:  # that pool was too busy this tick; the others still move
+                    log.warning("market flow skipped a busy pool", venue=trade.venue, error=str(exc))
+            log.debug("market tick", tick=number, trades=len(trades))
+        self.ticks += 1
+        return list(pools.values())
+
+    async def _apply(self, trade: FlowTrade) -> Pool:
+        def change(pool: Pool) -> tuple[Pool, Pool]:
+            new, _ = amm.swapped(pool, trade.token_in, trade.amount_in_units)
+            return new, new
+
+        return await self.store.update(trade.venue, trade.base, trade.quote, change)
