@@ -16,6 +16,7 @@ from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from redis.asyncio import Redis
 
 from order_engine.adapters.clock import SystemClock
+from order_engine.adapters.market.loop import MarketLoop
 from order_engine.adapters.market.pools import RedisPoolStore
 from order_engine.adapters.market.table import default_pools
 from order_engine.adapters.mock_dex.chain import RedisMockChain
@@ -106,6 +107,19 @@ async def mock_market(settings: Settings, redis: Redis) -> tuple[list[DexVenue],
         pools=pools,
     )
     return list(venues), chain
+
+
+def start_market_loop(settings: Settings, redis: Redis) -> MarketLoop:
+    """The market's own flow (adapters/market/loop.py), started on its own task: every process that can tick
+    the market starts one (only the lease's holder ticks); `await loop.stop()` on shutdown gives the lease up."""
+    return MarketLoop(
+        RedisPoolStore(redis, prefix=settings.key_prefix),
+        redis,
+        prefix=settings.key_prefix,
+        seed=settings.dex_seed,
+        volatility_bps=settings.market_volatility_bps,
+        tick_s=settings.market_tick_s,
+    ).start()
 
 
 def redis_notifier(settings: Settings, redis: Redis) -> RedisStatusNotifier:

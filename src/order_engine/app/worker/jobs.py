@@ -17,7 +17,7 @@ from order_engine.adapters.saq_queue import EXECUTE_TASK, FAILED_TTL_S, KEEPALIV
 from order_engine.adapters.sql.pool import create_pool
 from order_engine.adapters.sql.repository import SqlOrderRepository
 from order_engine.adapters.throttle import RedisStartThrottle
-from order_engine.app.bootstrap import bootstrap, mock_market, order_queue, redis_notifier
+from order_engine.app.bootstrap import bootstrap, mock_market, order_queue, redis_notifier, start_market_loop
 from order_engine.app.http.security import operator_guard
 from order_engine.app.runtime.gc_tuning import tune_gc
 from order_engine.app.runtime.logging import ExpectedErrors, configure_logging
@@ -68,6 +68,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         recovery_loop(recover, redis, f"{settings.key_prefix}:recovery-lock", settings.recovery_interval_s)
     )
     ctx["loop_lag"] = asyncio.create_task(watch_loop_lag(settings.loop_lag_warn_ms / 1000))
+    ctx["market"] = start_market_loop(settings, redis)  # the market's own flow, ticked by one worker at a time
     tune_gc()
     log.info(
         "worker started",
@@ -103,6 +104,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     for task in ("recovery", "loop_lag"):
         if task in ctx:
             ctx[task].cancel()
+    if "market" in ctx:
+        await ctx["market"].stop()  # gives the market lease up: another worker ticks on at once
     if "pool" in ctx:
         await ctx["pool"].close()
     if "redis" in ctx:
