@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import attrs
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from redis.asyncio import Redis
@@ -18,13 +19,16 @@ from redis.asyncio import Redis
 from order_engine.adapters.clock import SystemClock
 from order_engine.adapters.market.loop import MarketLoop
 from order_engine.adapters.market.pools import RedisPoolStore
+from order_engine.adapters.market.restore import restore_pools
 from order_engine.adapters.market.table import default_pools
 from order_engine.adapters.mock_dex.chain import RedisMockChain
 from order_engine.adapters.mock_dex.venue import default_venues
 from order_engine.adapters.notifier import RedisStatusNotifier
 from order_engine.adapters.saq_queue import SaqOrderQueue
+from order_engine.adapters.sql.pool_snapshots import SqlPoolSnapshots
 from order_engine.app.listeners import broadcaster, event_bus
 from order_engine.app.settings import Settings
+from order_engine.domain.amm import Pool
 from order_engine.domain.events import EventBus, Listener
 from order_engine.domain.ports import Clock, DexVenue, OrderQueue, OrderRepository, StatusNotifier, SwapExecutor
 from order_engine.domain.use_cases import ExecuteOrder, SubmitOrder
@@ -83,16 +87,22 @@ def order_queue(settings: Settings, queue: Any) -> SaqOrderQueue:
     )
 
 
-async def market_pools(settings: Settings, redis: Redis) -> RedisPoolStore:
-    """The venues' pools in Redis, created by whichever process starts first and never reset."""
+def market_table(settings: Settings) -> list[Pool]:
+    """The pools the market starts with (adapters/market/table.py)."""
+    return default_pools(seed=settings.dex_seed, depth_scale=Decimal(str(settings.market_depth_scale)))
+
+
+async def market_pools(settings: Settings, redis: Redis, db: asyncpg.Pool) -> RedisPoolStore:
+    """The venues' pools in Redis, created by whichever process starts first and never reset: those Redis lacks
+    come from the PostgreSQL snapshot, or from the starting table if never snapshotted (adapters/market/restore.py)."""
     pools = RedisPoolStore(redis, prefix=settings.key_prefix)
-    await pools.seed(default_pools(seed=settings.dex_seed, depth_scale=Decimal(str(settings.market_depth_scale))))
+    await restore_pools(pools, SqlPoolSnapshots(db, prefix=settings.key_prefix), market_table(settings))
     return pools
 
 
-async def mock_market(settings: Settings, redis: Redis) -> tuple[list[DexVenue], RedisMockChain]:
+async def mock_market(settings: Settings, redis: Redis, db: asyncpg.Pool) -> tuple[list[DexVenue], RedisMockChain]:
     """The mock Raydium and Meteora, quoting from their pools, and the mock chain whose swaps trade them."""
-    pools = await market_pools(settings, redis)
+    pools = await market_pools(settings, redis, db)
     venues = default_venues(
         pools, latency_scale=settings.dex_latency_scale, failure_rate=settings.dex_failure_rate, seed=settings.dex_seed
     )
@@ -109,9 +119,9 @@ async def mock_market(settings: Settings, redis: Redis) -> tuple[list[DexVenue],
     return list(venues), chain
 
 
-def start_market_loop(settings: Settings, redis: Redis) -> MarketLoop:
-    """The market's own flow (adapters/market/loop.py), started on its own task: every process that can tick
-    the market starts one (only the lease's holder ticks); `await loop.stop()` on shutdown gives the lease up."""
+def start_market_loop(settings: Settings, redis: Redis, db: asyncpg.Pool) -> MarketLoop:
+    """The market's own flow and its snapshots (adapters/market/loop.py), started on its own task: every process
+    that can tick the market starts one (only the lease's holder ticks); `await loop.stop()` gives the lease up."""
     return MarketLoop(
         RedisPoolStore(redis, prefix=settings.key_prefix),
         redis,
@@ -119,6 +129,8 @@ def start_market_loop(settings: Settings, redis: Redis) -> MarketLoop:
         seed=settings.dex_seed,
         volatility_bps=settings.market_volatility_bps,
         tick_s=settings.market_tick_s,
+        snapshots=SqlPoolSnapshots(db, prefix=settings.key_prefix),
+        table=market_table(settings),
     ).start()
 
 

@@ -12,6 +12,11 @@ pool read is applied to the pool as it stands at commit, compare-and-set and ret
 tick keeps its effect and the tick's trade lands on top of it (never a lost update), on the events stream like
 any change. With volatility 0 there is no trade.
 
+Then, with volatility 0 too (swaps and steering change pools), the leader snapshots to PostgreSQL every pool
+whose version changed since its last snapshot, in one statement (adapters/sql/pool_snapshots.py); a new leader
+snapshots every pool once (a row never moves back). Should the read find pools missing that the table or its
+snapshots had (Redis restarted empty), it first seeds them again from the snapshot (adapters/market/restore.py).
+
 The loop runs on its own task and adds nothing to an order's path.
 """
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterable, Sequence
 
 import structlog
 from redis.asyncio import Redis
@@ -26,6 +32,7 @@ from redis.asyncio import Redis
 from order_engine.adapters.market.flow import FlowTrade, tick_trades
 from order_engine.adapters.market.lease import Lease
 from order_engine.adapters.market.pools import PoolContention, RedisPoolStore
+from order_engine.adapters.market.restore import PoolSnapshots, pool_key, restore_pools
 from order_engine.adapters.mock_dex.prices import rng_for
 from order_engine.domain import amm
 from order_engine.domain.amm import Pool
@@ -47,6 +54,8 @@ class MarketLoop:
         volatility_bps: float,
         tick_s: float,
         lease_ttl_s: float = LEASE_TTL_S,
+        snapshots: PoolSnapshots | None = None,
+        table: Sequence[Pool] = (),
     ) -> None:
         self.store = store
         self.lease = Lease(redis, f"{prefix}:market:lease", lease_ttl_s)
@@ -56,6 +65,9 @@ class MarketLoop:
         self.volatility_bps = volatility_bps
         self.tick_s = tick_s
         self.ticks = 0  # ticks this loop ran (as leader)
+        self._snapshots = snapshots
+        self._table = list(table)  # the starting pools: what must exist, and where a pool never snapshotted comes from
+        self._saved: dict[tuple[str, str, str], int] = {}  # the version this loop last snapshotted, per pool
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -118,7 +130,7 @@ class MarketLoop:
 
     async def tick(self) -> list[Pool]:
         """One tick (the caller holds the lease): every pool, as this tick left it."""
-        pools = {(p.venue, p.base, p.quote): p for p in await self.store.all()}
+        pools = await self._read()
         if self.volatility_bps > 0 and pools:
             number = await self._redis.incr(self._tick_key)
             trades = tick_trades(pools.values(), rng_for(self._seed, "market-flow", number), self.volatility_bps)
@@ -128,8 +140,29 @@ class MarketLoop:
                 except PoolContention as exc:  # that pool was too busy this tick; the others still move
                     log.warning("market flow skipped a busy pool", venue=trade.venue, error=str(exc))
             log.debug("market tick", tick=number, trades=len(trades))
+        await self._snapshot(pools.values())
         self.ticks += 1
         return list(pools.values())
+
+    async def _read(self) -> dict[tuple[str, str, str], Pool]:
+        pools = {pool_key(p): p for p in await self.store.all()}
+        expected = {pool_key(p) for p in self._table} | set(self._saved)
+        if self._snapshots is not None and (missing := expected - set(pools)):
+            log.warning("market pools missing from Redis: restoring them", missing=len(missing), present=len(pools))
+            await restore_pools(self.store, self._snapshots, self._table)
+            pools = {pool_key(p): p for p in await self.store.all()}
+        return pools
+
+    async def _snapshot(self, pools: Iterable[Pool]) -> None:
+        """Save every pool whose version changed since this loop last saved it (one statement)."""
+        if self._snapshots is None:
+            return
+        changed = [p for p in pools if self._saved.get(pool_key(p)) != p.version]
+        if not changed:
+            return
+        written = await self._snapshots.save(changed)
+        self._saved.update((pool_key(p), p.version) for p in changed)
+        log.debug("market snapshot", changed=len(changed), written=written)
 
     async def _apply(self, trade: FlowTrade) -> Pool:
         def change(pool: Pool) -> tuple[Pool, Pool]:

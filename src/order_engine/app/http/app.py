@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             market=RedisPoolStore(redis, prefix=settings.key_prefix),
         )
         try:
-            await market_pools(settings, redis)  # the worker seeds them too; an API may start first
+            await market_pools(settings, redis, pool)  # the worker seeds them too; an API may start first
         except RedisError as exc:
             log.warning("market pools not seeded at start-up (Redis unavailable)", error=repr(exc))
         resync = asyncio.create_task(streams.resync_forever(repo, settings.ws_resync_s))

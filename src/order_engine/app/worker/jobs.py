@@ -42,11 +42,11 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_json)
     logging.getLogger("saq").addFilter(ExpectedErrors(RetryLater, OrderFailed))
-    # One connection per concurrent job, plus one for the recovery sweep.
-    pool = await create_pool(settings.sqlalchemy_url, max_size=settings.worker_concurrency + 1)
+    # One connection per concurrent job, plus one for the recovery sweep and one for the market's snapshots.
+    pool = await create_pool(settings.sqlalchemy_url, max_size=settings.worker_concurrency + 2)
     redis = redis_from_url(settings.redis_url)
     ctx["pool"], ctx["redis"] = pool, redis
-    venues, chain = await mock_market(settings, redis)
+    venues, chain = await mock_market(settings, redis, pool)
     engine = bootstrap(
         settings,
         repo=SqlOrderRepository(pool),
@@ -68,7 +68,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         recovery_loop(recover, redis, f"{settings.key_prefix}:recovery-lock", settings.recovery_interval_s)
     )
     ctx["loop_lag"] = asyncio.create_task(watch_loop_lag(settings.loop_lag_warn_ms / 1000))
-    ctx["market"] = start_market_loop(settings, redis)  # the market's own flow, ticked by one worker at a time
+    ctx["market"] = start_market_loop(settings, redis, pool)  # the market's own flow, ticked by one worker at a time
     tune_gc()
     log.info(
         "worker started",
