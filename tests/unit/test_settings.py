@@ -62,6 +62,7 @@ def test_every_setting_round_trips_through_the_environment(clean_env: pytest.Mon
         ws_ping_timeout_s=2.5,
         api_db_pool_size=4,
         loop_lag_warn_ms=50.0,
+        sim_api=True,
     )
     # The test names every field with a non-default value, so a new field cannot slip past it.
     assert [f.name for f in fields(Settings) if getattr(changed, f.name) == f.default] == []

@@ -73,6 +73,8 @@ class Settings:
     ws_ping_timeout_s: float = 20.0
     api_db_pool_size: int = 20
     loop_lag_warn_ms: float = 100.0
+    # The /api/sim routes (steer the market): off for `order-engine api`, on in `order-engine dev` and the tests.
+    sim_api: bool = False
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -111,6 +113,7 @@ class Settings:
             "ws_ping_timeout_s": _env("ORDER_ENGINE_WS_PING_TIMEOUT_S", cls.ws_ping_timeout_s, float),
             "api_db_pool_size": _env("ORDER_ENGINE_API_DB_POOL_SIZE", cls.api_db_pool_size, int),
             "loop_lag_warn_ms": _env("ORDER_ENGINE_LOOP_LAG_WARN_MS", cls.loop_lag_warn_ms, float),
+            "sim_api": _env("ORDER_ENGINE_SIM_API", False, bool),
         }
         values.update(overrides)
         settings = cls(**values)

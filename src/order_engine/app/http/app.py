@@ -28,6 +28,7 @@ from order_engine.app.http.market import MarketController
 from order_engine.app.http.orders import OrdersController
 from order_engine.app.http.schemas import StrictStructSchemaPlugin
 from order_engine.app.http.security import FailOpenRedisStore, api_rate_limit
+from order_engine.app.http.sim import sim_routes
 from order_engine.app.live.routes import execute_over_ws, watch_order
 from order_engine.app.live.streams import LiveStreams
 from order_engine.app.runtime.gc_tuning import tune_gc
@@ -89,7 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             log.info("api stopped")
 
     rate_limit = api_rate_limit(settings.api_rate_limit_per_min)
-    return Litestar(
+    app = Litestar(
         route_handlers=[OrdersController, MarketController, watch_order, execute_over_ws, health, live],
         middleware=[redirect_to_trailing_slash("/saq"), *([rate_limit.middleware] if rate_limit else [])],
         stores=StoreRegistry(
@@ -103,6 +104,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    for router in sim_routes(settings):  # /api/sim, only with ORDER_ENGINE_SIM_API
+        app.register(router)
+    return app
 
 
 def provide_services(state: State) -> Services:
