@@ -1,4 +1,4 @@
-"""Steering the market over real HTTP (POST /api/sim/market/move).
+"""Steering the market over real HTTP (POST /api/sim/market/move) and with `order-engine sim move`.
 
 A move trades each venue's pool until the pair's mid price is there: exact (the pool is the one trade
 `amm.trade_to_price` gives on the pool it read, to the unit), shown by /api/market/prices, and on the events
@@ -8,6 +8,7 @@ ORDER_ENGINE_SIM_API, and want the operator credential whenever ORDER_ENGINE_ADM
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator
 from decimal import Decimal as D
 from typing import Any
@@ -16,7 +17,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from conftest import StackFactory
-from stack import Stack
+from stack import Stack, cli, free_port
 
 from order_engine.adapters.market.pools import RedisPoolStore
 from order_engine.domain import amm
@@ -207,3 +208,54 @@ async def test_with_an_admin_token_a_move_needs_it(guarded: Stack) -> None:
     assert await listed_prices(guarded, "RAY/USDC") == before  # refused: nothing moved
     answer = await move(guarded, body, Authorization="Bearer s3cret")
     assert answer.status_code == 200, answer.text
+
+    done = run_cli(guarded, "RAY/USDC", "--by-bps", "100")  # no token: 401, a 4xx
+    assert done.returncode == 2 and "401" in done.stderr, done.stderr
+    done = run_cli(guarded, "RAY/USDC", "--by-bps", "100", ORDER_ENGINE_ADMIN_TOKEN="s3cret")  # token from the env
+    assert done.returncode == 0, done.stderr
+
+
+def run_cli(stack: Stack, *args: str, url: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    """`order-engine sim move ARGS --url URL` (the stack's by default; none when ORDER_ENGINE_URL is given)."""
+    environment = {k: v for k, v in stack.env.items() if k != "ORDER_ENGINE_ADMIN_TOKEN"}
+    where = [] if "ORDER_ENGINE_URL" in env else ["--url", url or stack.base_url]
+    command = cli("sim", "move", *args, *where)
+    return subprocess.run(command, env={**environment, **env}, capture_output=True, text=True, timeout=30)
+
+
+async def test_the_cli_moves_prints_and_exits_by_outcome(stack: Stack, store: RedisPoolStore) -> None:
+    before = {v: mid(await store.get(v, "BONK", "USDC")) for v in VENUES}
+    done = run_cli(stack, "BONK/USDC", "--to", "0.00003")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 2, done.stdout
+    for line, venue in zip(lines, VENUES, strict=True):
+        label, change = line.split(": ")
+        old, new = change.split(" → ")
+        assert label == f"BONK/USDC {venue}" and D(old) == before[venue]
+        assert D(new) == mid(await store.get(venue, "BONK", "USDC")) == pytest.approx(D("0.00003"), rel=D("1e-6"))
+
+    done = run_cli(stack, "BONK/USDC", "--by-bps", "-500", "--venue", "meteora")
+    assert done.returncode == 0 and done.stdout.startswith("BONK/USDC meteora: "), done.stdout
+
+    pools = await store.all()
+    done = run_cli(stack, "BONK/USDC", "--to", "0")  # the API's 400: exit 2, its message
+    assert done.returncode == 2 and done.stdout == "", done
+    assert "400" in done.stderr and "toPrice: must be above zero" in done.stderr, done.stderr
+    done = run_cli(stack, "BONK/USDC", "--to", "1", "--venue", "orca")
+    assert done.returncode == 2 and "venue: unknown venue 'orca'" in done.stderr, done.stderr
+    done = run_cli(stack, "BONK/USDC")  # usage: neither --to nor --by-bps
+    assert done.returncode == 2 and "--to" in done.stderr
+    done = run_cli(stack, "BONK/USDC", "--by-bps", "five")
+    assert done.returncode == 2 and "invalid int value" in done.stderr
+    assert await store.all() == pools
+
+    done = run_cli(stack, "BONK/USDC", "--to", "1", url=f"http://127.0.0.1:{free_port()}")  # nobody listens there
+    assert done.returncode == 4 and "cannot reach" in done.stderr, done.stderr
+    done = run_cli(stack, "BONK/USDC", "--to", "1", url="ftp://127.0.0.1")
+    assert done.returncode == 2 and "--url" in done.stderr
+
+
+async def test_the_cli_says_when_the_sim_api_is_off(off: Stack) -> None:
+    done = run_cli(off, "SOL/USDC", "--to", "160", ORDER_ENGINE_URL=off.base_url)
+    assert done.returncode == 2 and "404" in done.stderr and "ORDER_ENGINE_SIM_API" in done.stderr, done.stderr
