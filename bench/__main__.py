@@ -1,9 +1,12 @@
 """`python -m bench [--quick] [--only accept,engine,…]`: run the benchmarks, print a table, write
-BENCHMARKS.md and a chart.
+BENCHMARKS.md and a chart. `python -m bench --ab <git-ref> [--pairs 3]`: compare a ref with the working tree.
 
 A full run writes BENCHMARKS.md and bench/results/ (chart, results.json, profiles); a quick run
 (smaller and shorter everything, no cost count, no profiles) writes under build/bench/ so it never
 overwrites the committed numbers. Logs of every process: build/bench/logs/.
+
+With --ab, each selected scenario runs alternately on the ref (A, checked out under build/ab/) and on the
+working tree (B), --pairs times, and the B/A ratios go to build/bench/ab-<time>.json and .md (bench/ab/).
 """
 
 from __future__ import annotations
@@ -23,11 +26,11 @@ import psutil
 
 from bench import baselines, ceiling, costs, profile, report
 from bench.context import Context
-from bench.scenarios import accept, engine, live, realistic
+from bench.scenarios import accept, engine, live, realistic, resting
 from bench.stack import ROOT, Backing
 
-FULL = ["ceiling", "baselines", "accept", "engine", "realistic", "live", "costs", "profile"]
-QUICK = ["ceiling", "baselines", "accept", "engine", "realistic", "live"]
+FULL = ["ceiling", "baselines", "accept", "engine", "realistic", "live", "resting", "costs", "profile"]
+QUICK = ["ceiling", "baselines", "accept", "engine", "realistic", "live", "resting"]
 
 
 class _OtherCpu:
@@ -106,6 +109,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     r["realistic"] = await realistic.run(ctx)
                 elif name == "live":
                     r["live"] = await live.run(ctx)
+                elif name == "resting":
+                    r["resting"] = await resting.run(ctx)
                 elif name == "costs":
                     r["costs"] = await costs.run(ctx)
                 elif name == "profile":
@@ -159,7 +164,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="where to write the Markdown report (default BENCHMARKS.md; quick: build/bench/)")
     p.add_argument("--results-dir", help="chart, results.json and profiles (default bench/results; quick: build/)")
     p.add_argument("--from-results", metavar="RESULTS_JSON", help="only rewrite the report from a saved results.json")
+    p.add_argument(
+        "--ab",
+        metavar="GIT_REF",
+        help="A/B: each scenario alternately on GIT_REF (A) and the working tree (B); see BENCHMARKS.md",
+    )
+    p.add_argument("--pairs", type=int, help="with --ab: A/B pairs per scenario (default 3)")
     args = p.parse_args(argv)
+    if args.ab is not None:
+        if args.out or args.results_dir or args.from_results:
+            p.error("--ab writes build/bench/ab-<time>.json and .md: no --out, --results-dir or --from-results")
+        args.pairs = 3 if args.pairs is None else args.pairs
+        if args.pairs < 1:
+            p.error("--pairs must be at least 1")
+    elif args.pairs is not None:
+        p.error("--pairs needs --ab")
     if args.from_results:
         return rewrite(args)
     args.command_line = "make bench" + (
@@ -171,6 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("saq").setLevel(logging.CRITICAL)  # the in-process baseline workers' shutdown chatter
     import uvloop
 
+    if args.ab is not None:
+        from bench.ab.run import session
+        from bench.ab.sides import AbError
+
+        try:
+            return uvloop.run(session(args, "python -m bench " + shlex.join(argv or sys.argv[1:])))
+        except AbError as exc:
+            raise SystemExit(f"python -m bench --ab: {exc}") from None
     r = uvloop.run(run(args))
     return 1 if r["errors"] else 0
 

@@ -13,6 +13,9 @@ from typing import Any
 
 import psutil
 
+from bench import report_resting
+from bench.ab.guide import GUIDE
+
 PACKAGES = ["litestar", "uvicorn", "uvloop", "saq", "litestar-saq", "sqlalchemy", "advanced-alchemy", "asyncpg"]
 PACKAGES += ["redis", "hiredis", "msgspec", "structlog", "aiohttp", "py-spy"]
 ANALYSIS_BEGIN, ANALYSIS_END = "<!-- analysis:begin -->", "<!-- analysis:end -->"
@@ -207,6 +210,7 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                     f" {x['unfinished_streams']:,} streams unfinished; among those: " + text
                 )
             rows.append((f"live updates p99 ≤ {limit} ms with {subs:,} subscribers", text, complete and p99 <= limit))
+    rows.extend(report_resting.targets(r))
     rounds = r.get("live", {}).get("rounds", [])
     if rounds:
         big = rounds[-1]
@@ -525,6 +529,9 @@ def markdown(r: dict[str, Any], chart_rel: str, previous: str | None) -> str:
             " snapshot, by close code.)\n"
         )
 
+    if "resting" in r:
+        w(report_resting.section(r))
+
     if "baselines" in r:
         b = r["baselines"]
         best = best_engine(r)
@@ -657,6 +664,7 @@ def markdown(r: dict[str, Any], chart_rel: str, previous: str | None) -> str:
             )
             w("")
 
+    w(GUIDE)
     w("## Analysis\n")
     w(previous or f"{ANALYSIS_BEGIN}\n(to be written from the numbers above)\n{ANALYSIS_END}")
     w("")

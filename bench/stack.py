@@ -3,6 +3,9 @@
 PostgreSQL and Redis are the embedded ones (order_engine_embedded, a fresh temporary data dir per run)
 unless DATABASE_URL and REDIS_URL are set, in which case those servers are used. Each stack gets
 its own queue name and key prefix, so scenarios never see each other's jobs or channels.
+
+Which engine the processes import is the backing's `code` (an EngineCode): this working tree unless
+`python -m bench --ab` points it at another checkout. The driver (this process) is always this tree.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,26 @@ async def wait_port(port: int, timeout_s: float = 15) -> None:
             await asyncio.sleep(0.05)
 
 
+@dataclass(frozen=True)
+class EngineCode:
+    """The checkout whose engine a process imports: `python -m order_engine.app.cli` from root/src, and the
+    bench helpers that run inside an engine process (`-m bench.instrumented`) from root. Processes start
+    with PYTHONPATH=root/src:root and their working directory at root (`-m` puts the cwd first on the path);
+    the interpreter and its installed packages are this one's, whatever the checkout."""
+
+    root: Path = ROOT
+
+    def env(self) -> dict[str, str]:
+        paths = [str(self.root / "src"), str(self.root)]
+        if os.environ.get("PYTHONPATH"):
+            paths.append(os.environ["PYTHONPATH"])
+        return {"PYTHONPATH": os.pathsep.join(paths)}
+
+    def python(self, args: list[str], env: dict[str, str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+        """Run this interpreter on this checkout's code (a helper that needs the engine under test)."""
+        return subprocess.run([sys.executable, *args], env={**env, **self.env()}, cwd=self.root, **kwargs)
+
+
 @dataclass
 class Backing:
     """Where PostgreSQL and Redis are, and the processes that run them (for CPU accounting).
@@ -63,6 +86,7 @@ class Backing:
     run_id: str = field(default_factory=lambda: f"oebench-{secrets.token_hex(4)}")
     databases: list[str] = field(default_factory=list)
     template: str = ""  # URL of the migrated template database
+    code: EngineCode = field(default_factory=EngineCode)  # whose engine the stacks run
 
     @classmethod
     def start(cls) -> Backing:
@@ -82,6 +106,19 @@ class Backing:
         backing.template = backing._create(f"{backing.run_id.replace('-', '_')}_template")
         backing.migrate(backing.template)
         return backing
+
+    def for_code(self, code: EngineCode, label: str) -> Backing:
+        """The same servers for another checkout's engine: its own template, migrated by that checkout's
+        own `migrate` (schemas differ between commits), and `label` in every database, key and queue name.
+        Shares this backing's list of databases, so this backing's stop() removes them all."""
+        other = replace(self, code=code, run_id=f"{self.run_id}-{label}")
+        other.template = other._create(f"{other.run_id.replace('-', '_')}_template")
+        other.migrate(other.template)
+        return other
+
+    def scoped(self, tag: str) -> Backing:
+        """The same servers, code and template, with `tag` in every database, key prefix and queue name."""
+        return replace(self, run_id=f"{self.run_id}-{tag}")
 
     @property
     def database_url(self) -> str:
@@ -106,9 +143,7 @@ class Backing:
 
     def migrate(self, url: str) -> None:
         env = {**clean_env(), "DATABASE_URL": url, "REDIS_URL": self.redis_url}
-        done = subprocess.run(
-            [sys.executable, "-m", "order_engine.app.cli", "migrate"], env=env, capture_output=True, timeout=120
-        )
+        done = self.code.python(["-m", "order_engine.app.cli", "migrate"], env, capture_output=True, timeout=120)
         if done.returncode:
             raise RuntimeError("migrate failed:\n" + done.stderr.decode()[-3000:])
 
@@ -194,6 +229,7 @@ def engine_env(backing: Backing, name: str, database_url: str, **overrides: Any)
         ORDER_ENGINE_WORKER_CONCURRENCY="10",
         ORDER_ENGINE_MARKET_VOLATILITY_BPS="0",  # no flow between orders: the numbers stay comparable with earlier runs
     )
+    env.update(backing.code.env())
     env.update({k: str(v) for k, v in overrides.items()})
     return env
 
@@ -224,6 +260,7 @@ class Stack:
         self.launcher = launcher or [sys.executable, "-m", "order_engine.app.cli"]
         self.apis: list[Proc] = []
         self.workers: list[Proc] = []
+        self.watchers: list[Proc] = []
 
     @property
     def prefix(self) -> str:
@@ -232,7 +269,8 @@ class Stack:
     def _spawn(self, role: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = (self.log_dir / f"{self.name}-{role}.log").open("ab")
-        return subprocess.Popen([*self.launcher, *args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        cwd = self.backing.code.root
+        return subprocess.Popen([*self.launcher, *args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
 
     async def start_api(self, **env: Any) -> Proc:
         port = free_port()
@@ -248,6 +286,26 @@ class Stack:
         self.workers.append(proc)
         await self._wait_worker(proc)
         return proc
+
+    async def start_watcher(self, timeout_s: float = 120, **env: Any) -> Proc:
+        """A trigger watcher; returns once it is the active one (its status key names its lease token)."""
+        import redis.asyncio as aioredis
+
+        role = f"watcher{len(self.watchers)}"
+        proc = Proc(role, self._spawn(role, ["watcher"], {**self.env, **_s(env)}))
+        self.watchers.append(proc)
+        client = aioredis.Redis.from_url(self.backing.redis_url)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                if proc.popen.poll() is not None:
+                    raise RuntimeError(f"{role} exited; see {self.log_dir}/{self.name}-{role}.log")
+                if await client.exists(f"{self.prefix}:watcher:status"):
+                    return proc
+                await asyncio.sleep(0.1)
+        finally:
+            await client.aclose()
+        raise TimeoutError(f"{role} did not become active within {timeout_s} s")
 
     async def _wait_healthy(self, proc: Proc, timeout_s: float = 60) -> None:
         from bench.client import HttpClient, HttpError
@@ -294,9 +352,10 @@ class Stack:
         self.workers.clear()
 
     def stop(self) -> None:
-        _stop([p.popen for p in self.workers + self.apis])
+        _stop([p.popen for p in self.workers + self.apis + self.watchers])
         self.workers.clear()
         self.apis.clear()
+        self.watchers.clear()
 
     def pause_workers(self) -> None:
         for p in self.workers:
@@ -340,6 +399,7 @@ class CpuMeter:
         self._start: dict[int, float] = {}
         self._t0 = 0.0
         self._sys0: Any = None
+        self.seconds: dict[str, float] = {}  # CPU seconds per group between the last start() and stop()
 
     @staticmethod
     def _cpu(proc: psutil.Process) -> float | None:
@@ -362,11 +422,13 @@ class CpuMeter:
     def stop(self) -> dict[str, float]:
         elapsed = max(1e-6, time.monotonic() - self._t0)
         used: dict[str, float] = {}
+        self.seconds = {}
         for name, procs in self.groups().items():
             total = 0.0
             for p in procs:
                 if (c := self._cpu(p)) is not None:
                     total += c - self._start.get(p.pid, 0.0)
+            self.seconds[name] = total
             used[name] = total / elapsed * 100
         sys1 = psutil.cpu_times()
         busy = sum(
@@ -376,19 +438,25 @@ class CpuMeter:
         used["other"] = max(0.0, used["machine"] - sum(v for k, v in used.items() if k != "machine"))
         return used
 
+    def ms_per(self, n: int) -> dict[str, float]:
+        """CPU milliseconds per unit of work (order, request) of each engine and server group, over the
+        last start()–stop() window (idle work in the window included), for `n` units done in it."""
+        return {k: self.seconds.get(k, 0.0) * 1000 / max(1, n) for k in ("api", "worker", "postgres", "redis")}
+
 
 def process_groups(backing: Backing, stacks: list[Stack]) -> Callable[[], dict[str, list[psutil.Process]]]:
     """API, worker, PostgreSQL, Redis and this client's processes, re-listed on each call."""
 
     def groups() -> dict[str, list[psutil.Process]]:
-        found: dict[str, list[psutil.Process]] = {"api": [], "worker": []}
+        found: dict[str, list[psutil.Process]] = {"api": [], "worker": [], "watcher": []}
         for stack in stacks:
             found["api"] += [p.ps() for p in stack.apis if p.popen.poll() is None]
             found["worker"] += [p.ps() for p in stack.workers if p.popen.poll() is None]
+            found["watcher"] += [p.ps() for p in stack.watchers if p.popen.poll() is None]
         found.update(backing.server_processes())
         me = psutil.Process()
         found["client"] = [me, *me.children(recursive=True)]  # py-spy etc. would count here; engine pids are excluded
-        engine = {p.pid for ps in (found["api"], found["worker"]) for p in ps}
+        engine = {p.pid for ps in (found["api"], found["worker"], found["watcher"]) for p in ps}
         found["client"] = [p for p in found["client"] if p.pid not in engine and p.pid not in _server_pids(found)]
         return found
 

@@ -55,6 +55,7 @@ async def run(ctx: Context) -> dict[str, Any]:
                 "errors": res.errors,
                 "latency_ms": summary_ms(res.latencies_ms()),
                 "cpu_pct": cpu,
+                "cpu_ms_per_request": meter.ms_per(len(res.ok)),
             }
             steps.append(step)
             ctx.log(
@@ -95,6 +96,7 @@ async def sustain(ctx: Context, client: HttpClient, stack: Stack, raw: bytes) ->
         "latency_ms": summary_ms(res.latencies_ms()),
         "p99_per_second_ms": per_second,
         "cpu_pct": cpu,
+        "cpu_ms_per_request": meter.ms_per(len(res.ok)),
     }
     ctx.log(
         f"  accept sustained {SUSTAIN_RPS}/s for {SUSTAIN_S} s -> {res.achieved_rps:.1f}/s"

@@ -35,7 +35,9 @@ async def run_batch(ctx: Context, stack: Stack, n: int) -> dict[str, Any]:
     finally:
         for c in clients:
             await c.close()
-    return summarise(orders, posted.elapsed_s, cpu)
+    res = summarise(orders, posted.elapsed_s, cpu)
+    res["cpu_ms_per_order"] = meter.ms_per(res["orders"])
+    return res
 
 
 def summarise(orders: dict[str, dict[str, Any]], submit_elapsed_s: float, cpu: dict[str, float]) -> dict[str, Any]:

@@ -15,35 +15,53 @@ a short run covers several windows; a moving window of 100 per 60 s would need m
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
 import time
 from typing import Any
 
 from bench.client import HttpClient, open_loop, summary_ms
 from bench.context import Context
 from bench.orders import entry, fetch_recent, order_ids, post_order, ts
-from bench.stack import CpuMeter, Stack, process_groups
+from bench.stack import CpuMeter, EngineCode, Stack, clean_env, process_groups
 
 LATENCY_SCALE = 1.0
 
 
-def submit_sleep_ms(seed: str, order_id: str, attempt: int = 1) -> float | None:
-    """The mock chain's simulated send time for this order (chain.submit draws it from this RNG)."""
+_SEND_SLEEPS = """
+import json, sys
+from order_engine.adapters.mock_dex.prices import rng_for
+seed, ids, scale = json.load(sys.stdin)
+print(json.dumps([50 * scale * (0.5 + rng_for(seed, i, 1, "submit").random()) for i in ids]))
+"""
+
+
+def send_sleeps_ms(code: EngineCode, seed: str, ids: list[str]) -> dict[str, float]:
+    """The mock chain's simulated send time of each order's first attempt (chain.submit draws it from this
+    RNG), recomputed by the engine under test in a process of its own, since `code` need not be the
+    engine this process imports. Empty if the mock changed: the send then stays in the overhead."""
     try:
-        from order_engine.adapters.mock_dex.prices import rng_for
+        done = code.python(
+            ["-c", _SEND_SLEEPS],
+            clean_env(),
+            input=json.dumps([seed, ids, LATENCY_SCALE]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return dict(zip(ids, json.loads(done.stdout), strict=True)) if done.returncode == 0 else {}
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return {}
 
-        return 50 * LATENCY_SCALE * (0.5 + rng_for(seed, order_id, attempt, "submit").random())
-    except Exception:  # the mock changed: leave it in the overhead
-        return None
 
-
-def overhead(order: dict[str, Any], seed: str) -> dict[str, float] | None:
+def overhead(order: dict[str, Any], send_ms: float | None) -> dict[str, float] | None:
     done, routing = entry(order, "confirmed"), entry(order, "routing")
     if done is None or routing is None or order["attempts"] != 1:
         return None
     total = (ts(done["timestamp"]) - ts(order["statusHistory"][0]["timestamp"])) * 1000
     quote = float(routing["metadata"]["quoteMs"])
     execution = float(done["metadata"]["executionMs"])
-    send = submit_sleep_ms(seed, order["orderId"]) or 0.0
+    send = send_ms or 0.0
     building, submitted = entry(order, "building"), entry(order, "submitted")
     blockhash = float((building or {}).get("metadata", {}).get("blockhashMs", 0))
     started = routing["metadata"].get("attemptStartedAt")
@@ -105,7 +123,8 @@ async def run(ctx: Context) -> dict[str, Any]:
     finally:
         stack.stop()
 
-    per_order = [o for oid in ids_a if (o := overhead(orders[oid], seed)) is not None]
+    sends = send_sleeps_ms(ctx.backing.code, seed, ids_a)
+    per_order = [o for oid in ids_a if (o := overhead(orders[oid], sends.get(oid))) is not None]
     lo, hi = b_started_wall + window, b_started_wall + phase_b_s
     starts = confirms = 0
     for oid in ids_b:

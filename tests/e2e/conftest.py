@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,12 +35,13 @@ def start_stack(
     log_dir: Path = tmp_path_factory.mktemp("stack-logs")
     module = request.module.__name__.removeprefix("test_")
 
-    def start(name: str, *, workers: int = 1, **env: str) -> Stack:
+    def start(name: str, *, workers: int = 1, watchers: int = 0, database_url: str | None = None, **env: str) -> Stack:
         stack = Stack(
             name=f"{module}-{name}",
-            env=stack_env(migrated_database, redis_url, f"{key_prefix}-{module}-{name}", **env),
+            env=stack_env(database_url or migrated_database, redis_url, f"{key_prefix}-{module}-{name}", **env),
             log_dir=log_dir,
             workers=workers,
+            watchers=watchers,
         )
         stacks.append(stack)
         return stack.start()
@@ -53,3 +55,18 @@ def start_stack(
 def stack(start_stack: StackFactory) -> Stack:
     """The default stack: fast mock DEX (latency ×0.02), no injected failures."""
     return start_stack("main")
+
+
+@pytest.fixture(scope="module")
+def own_database(database_url: str, redis_url: str) -> Iterator[str]:
+    """A database of the module's own, migrated: for stacks with a watcher, which rebuilds from *every*
+    resting order in its database (in the shared one it would find other modules' orders)."""
+    from order_engine_embedded import create_database, drop_database, with_database
+
+    name = f"{database_url.rsplit('/', 1)[1]}_{secrets.token_hex(3)}"
+    create_database(database_url, name)
+    url = with_database(database_url, name)
+    done = subprocess.run(cli("migrate"), env=stack_env(url, redis_url, "migrate"), capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    yield url
+    drop_database(database_url, name)

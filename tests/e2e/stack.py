@@ -29,6 +29,7 @@ class Stack:
     env: dict[str, str]
     log_dir: Path
     workers: int = 1
+    watchers: int = 0  # trigger watchers (one active, the others standing by)
     port: int = field(default_factory=free_port)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -56,6 +57,8 @@ class Stack:
         self._spawn("api", "api", "--port", str(self.port))
         for i in range(self.workers):
             self._spawn(f"worker{i}", "worker")
+        for i in range(self.watchers):
+            self._spawn(f"watcher{i}", "watcher")
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for role, proc in self.procs.items():
@@ -85,6 +88,9 @@ class Stack:
 
     def add_worker(self, role: str) -> None:
         self._spawn(role, "worker")
+
+    def add_watcher(self, role: str) -> None:
+        self._spawn(role, "watcher")
 
     def stop(self) -> None:
         for proc in self.procs.values():

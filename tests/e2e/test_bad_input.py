@@ -33,7 +33,8 @@ CASES = [
     ("slippage as float", {**GOOD, "slippageBps": 5.0}, 400, "slippageBps"),
     ("slippage as bool", {**GOOD, "slippageBps": True}, 400, "slippageBps"),
     ("token as number", {**GOOD, "tokenIn": 1}, 400, "tokenIn"),
-    ("limit not supported", {**GOOD, "orderType": "limit"}, 400, "orderType"),
+    ("sniper not supported", {**GOOD, "orderType": "sniper"}, 400, "orderType"),
+    ("limit without its price", {**GOOD, "orderType": "limit", "slippageBps": None}, 400, "limitPrice"),
     ("unknown order type", {**GOOD, "orderType": "stop"}, 400, "orderType"),
     ("body not an object", ["SOL", "USDC"], 400, None),
     # An amount is digits with an optional fraction, nothing Python's Decimal() would also read.

@@ -23,7 +23,7 @@ class RecordingQueue:
         self.enqueued: list[uuid.UUID] = []
         self.error = error
 
-    async def enqueue(self, order_id: uuid.UUID) -> None:
+    async def enqueue(self, order_id: uuid.UUID, *, arm: int | None = None) -> None:
         if self.error is not None:
             raise self.error
         self.enqueued.append(order_id)

@@ -150,7 +150,7 @@ def test_malformed_first_frame_is_an_error_and_a_close(
         ("slippageBps", 5.0),
         ("slippageBps", 5001),
         ("slippageBps", 10**30),
-        ("orderType", "limit"),
+        ("orderType", "sniper"),
         ("idempotencyKey", ""),
         ("idempotencyKey", "k" * 256),
         ("idempotencyKey", "nul\x00inside"),

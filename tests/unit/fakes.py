@@ -15,12 +15,15 @@ from typing import Any
 
 import attrs
 
-from order_engine.domain.errors import OrderNotFound
+from order_engine.domain import amm
+from order_engine.domain.amm import Pool, PoolQuote
+from order_engine.domain.errors import OrderNotFound, StaleTransition
 from order_engine.domain.events import Event, Listener, StatusChanged
 from order_engine.domain.order import Order, StatusChange
 from order_engine.domain.ports import SwapRequest, SwapResult
 from order_engine.domain.quotes import Quote, amount_out_after_fee
-from order_engine.domain.status import JOB_DRIVEN, OrderStatus
+from order_engine.domain.status import JOB_DRIVEN, OrderStatus, OrderType
+from order_engine.domain.tokens import market_symbol
 
 T0 = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -57,6 +60,7 @@ class InMemoryOrderRepository:
         self.added: list[uuid.UUID] = []
         self.changes: list[StatusChange] = []  # every change actually written
         self.fail_on: dict[OrderStatus, BaseException] = {}
+        self.batches: list[int] = []  # the size of each apply_many
 
     def put(self, order: Order) -> None:
         """Seed or overwrite an order directly (test setup, not part of the port)."""
@@ -90,8 +94,13 @@ class InMemoryOrderRepository:
         status: OrderStatus | None = None,
         limit: int = 50,
         before: tuple[datetime, uuid.UUID] | None = None,
+        order_type: OrderType | None = None,
     ) -> Sequence[Order]:
-        rows = [o for o in self.orders.values() if status is None or o.status is status]
+        rows = [
+            o
+            for o in self.orders.values()
+            if (status is None or o.status is status) and (order_type is None or o.order_type is order_type)
+        ]
         rows.sort(key=lambda o: (o.created_at, o.id), reverse=True)
         if before is not None:
             rows = [o for o in rows if (o.created_at, o.id) < before]
@@ -103,6 +112,28 @@ class InMemoryOrderRepository:
     async def list_stale(self, *, updated_before: datetime, limit: int) -> Sequence[Order]:
         rows = [o for o in self.orders.values() if o.status in JOB_DRIVEN and o.updated_at < updated_before]
         return sorted(rows, key=lambda o: o.updated_at)[:limit]
+
+    async def get_many(self, order_ids: Sequence[uuid.UUID]) -> list[Order]:
+        return [self.orders[i] for i in order_ids if i in self.orders]
+
+    async def list_resting(self, *, after: uuid.UUID | None, limit: int) -> list[Order]:
+        rows = sorted((o for o in self.orders.values() if o.status is OrderStatus.WAITING), key=lambda o: o.id)
+        return [o for o in rows if after is None or o.id > after][:limit]
+
+    async def resting_since(self, since: datetime) -> list[tuple[uuid.UUID, int | None]]:
+        return [
+            (o.id, o.arm) for o in self.orders.values() if o.status is OrderStatus.WAITING and o.updated_at >= since
+        ]
+
+    async def apply_many(self, changes: Sequence[StatusChange]) -> list[Order]:
+        self.batches.append(len(changes))
+        applied = []
+        for change in changes:
+            try:
+                applied.append(await self.apply(change))
+            except StaleTransition:
+                pass
+        return applied
 
     async def apply(self, change: StatusChange) -> Order:
         current = self.orders.get(change.order_id)
@@ -124,17 +155,20 @@ class FakeQueue:
         self.repo = repo
         self.error = error
         self.enqueued: list[uuid.UUID] = []
-        self.live: set[uuid.UUID] = set()  # ids with an unfinished job (tests discard to "finish" one)
+        self.live: set[Any] = set()  # job keys with an unfinished job (tests discard to "finish" one)
+        self.keys: list[Any] = []  # the job key of each enqueue: the id, or (id, arm) for a resting order
         self.stored_at_enqueue: list[bool] = []
 
-    async def enqueue(self, order_id: uuid.UUID) -> bool:
+    async def enqueue(self, order_id: uuid.UUID, *, arm: int | None = None) -> bool:
         if self.error is not None:
             raise self.error
         if self.repo is not None:
             self.stored_at_enqueue.append(await self.repo.get(order_id) is not None)
-        live = order_id in self.live
+        key = order_id if arm is None else (order_id, arm)
+        live = key in self.live
         self.enqueued.append(order_id)
-        self.live.add(order_id)
+        self.keys.append(key)
+        self.live.add(key)
         return not live
 
 
@@ -295,3 +329,49 @@ class FakeChain:
             error=self.error,
             simulated_ms=2500,
         )
+
+
+class FakeMarket:
+    """MarketQuotes over in-memory pools (domain/amm), or failing with `error`."""
+
+    def __init__(self, pools: Sequence[Pool] = (), error: BaseException | None = None) -> None:
+        self.pools = list(pools)
+        self.error = error
+
+    async def quotes(self, token_in: str, token_out: str, amount_in: Decimal) -> list[PoolQuote]:
+        if self.error is not None:
+            raise self.error
+        tin, tout = market_symbol(token_in), market_symbol(token_out)
+        return [amm.quote(p, tin, amount_in) for p in self.pools if {p.base, p.quote} == {tin, tout}]
+
+
+class FakeWatch:
+    """Records the RestingWatch notices: ("rest", id, arm) and ("gone", id)."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self.notices: list[tuple[Any, ...]] = []
+
+    async def rested(self, order: Order) -> None:
+        if self.error is not None:
+            raise self.error
+        self.notices.append(("rest", order.id, order.arm))
+
+    async def gone(self, order_id: uuid.UUID) -> None:
+        if self.error is not None:
+            raise self.error
+        self.notices.append(("gone", order_id))
+
+
+def sol_usdc_pool(venue: str = "raydium", *, price: str = "150", sol: int = 10_000, fee_bps: int = 30) -> Pool:
+    """A SOL/USDC pool holding `sol` SOL at `price` USDC per SOL."""
+    return amm.new_pool(
+        venue,
+        "SOL",
+        "USDC",
+        base_amount=Decimal(sol),
+        price=Decimal(price),
+        base_decimals=9,
+        quote_decimals=6,
+        fee_bps=fee_bps,
+    )

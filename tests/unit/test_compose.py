@@ -59,7 +59,7 @@ def _check(services: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.allow_unguarded_bind is True
     command = [str(c) for c in api["command"]]
     check_bind(settings, command[command.index("--host") + 1])  # what `order-engine api` will do: no refusal
-    for name in ("migrate", "worker"):  # they serve nothing; the override is the api's alone
+    for name in ("migrate", "worker", "watcher"):  # they serve nothing; the override is the api's alone
         assert _settings_of(services[name], monkeypatch).allow_unguarded_bind is False, name
 
 

@@ -29,7 +29,7 @@ from order_engine.domain.use_cases.recover_orders import RecoverOrders
 DOMAIN = Path(__file__).parents[2] / "src/order_engine/domain"
 # The standard library the domain may use, plus attrs for its entities. Anything else is a framework,
 # a driver or a logging library, and belongs in adapters/ or app/.
-ALLOWED = {"__future__", "abc", "asyncio", "collections", "datetime", "decimal", "enum", "functools", "hashlib",
+ALLOWED = {"__future__", "abc", "asyncio", "bisect", "collections", "datetime", "decimal", "enum", "functools", "hashlib", "heapq",
            "json", "re", "time", "types", "typing", "uuid", "attrs", "order_engine"}  # fmt: skip
 
 

@@ -10,6 +10,7 @@ Numbers used throughout (1.5 SOL → USDC, 75 bps slippage):
 import asyncio
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from decimal import Decimal as D
 
 import attrs
@@ -502,7 +503,10 @@ async def test_a_job_for_an_order_cancelled_while_pending_does_nothing():
 )
 async def test_a_limit_order_is_driven_only_once_triggered(steps, status, runs):
     r = rig()
-    order = attrs.evolve(await r.order(), order_type=OrderType.LIMIT)
+    # A limit far below the market (price 100): met whenever it is checked.
+    order = attrs.evolve(
+        await r.order(), order_type=OrderType.LIMIT, limit_price=Decimal("0.01"), slippage_bps=None, arm=1
+    )
     r.repo.put(order)
     for step in steps:
         order = await r.repo.apply(order.change(step, r.clock.now(), attempt=0))

@@ -18,7 +18,8 @@ async def stored(
     repo: InMemoryOrderRepository, clock: FakeClock, *triggers: Step, order_type: OrderType = OrderType.MARKET
 ) -> uuid.UUID:
     order = new_order(OrderRequest("SOL", "USDC", Decimal("1")), uuid.uuid4(), clock.now())
-    order = await repo.add(attrs.evolve(order, order_type=order_type))
+    arm = None if order_type is OrderType.MARKET else 1
+    order = await repo.add(attrs.evolve(order, order_type=order_type, arm=arm))
     for trigger in triggers:
         order = await repo.apply(order.change(trigger, clock.now(), attempt=1))
     return order.id
@@ -69,3 +70,4 @@ async def test_resting_orders_are_never_rescheduled_and_triggered_ones_are() -> 
 
     assert await recover() == 1
     assert queue.enqueued == [triggered]
+    assert queue.keys == [(triggered, 1)]  # on its arm's job key, as the watcher enqueued it

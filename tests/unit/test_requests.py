@@ -49,7 +49,7 @@ def bad(**changes) -> OrderRequest:
         pytest.param(bad(slippage_bps=5001), "slippageBps", "0 to 5000", id="slippage-too-high"),
         pytest.param(bad(slippage_bps=True), "slippageBps", "integer", id="slippage-bool-true"),
         pytest.param(bad(slippage_bps=False), "slippageBps", "integer", id="slippage-bool-false"),
-        pytest.param(bad(order_type="limit"), "orderType", "not supported yet", id="limit"),
+        pytest.param(bad(order_type="limit"), "slippageBps", "not used by limit orders", id="limit-with-slippage"),
         pytest.param(bad(order_type="sniper"), "orderType", "not supported yet", id="sniper"),
         pytest.param(bad(order_type="stop"), "orderType", "must be one of", id="unknown-type"),
         pytest.param(bad(idempotency_key=""), "idempotencyKey", "1 to 255", id="empty-key"),
@@ -87,7 +87,7 @@ def test_lowercase_symbols_are_normalised():
 
 
 def test_defaults_are_market_and_50_bps():
-    req = OrderRequest(token_in="SOL", token_out="USDC", amount_in=D("1"))
+    req = validate(OrderRequest(token_in="SOL", token_out="USDC", amount_in=D("1")))
     assert req.order_type == OrderType.MARKET.value
     assert req.slippage_bps == DEFAULT_SLIPPAGE_BPS == 50
 

@@ -44,6 +44,7 @@ def test_every_setting_round_trips_through_the_environment(clean_env: pytest.Mon
         market_depth_scale=4.0,
         market_volatility_bps=2.5,
         market_tick_s=0.25,
+        limit_max_age_s=3600.0,
         log_level="DEBUG",
         log_json=True,
         data_dir=Path("/tmp/oe-data"),

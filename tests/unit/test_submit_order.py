@@ -52,7 +52,8 @@ async def test_each_submission_gets_its_own_order():
         (OrderRequest("SOL", "DOGE", D("1")), "tokenOut"),
         (OrderRequest("SOL", "USDC", D("0")), "amountIn"),
         (OrderRequest("SOL", "USDC", D("1"), slippage_bps=9999), "slippageBps"),
-        (OrderRequest("SOL", "USDC", D("1"), order_type="limit"), "orderType"),
+        (OrderRequest("SOL", "USDC", D("1"), order_type="limit"), "limitPrice"),
+        (OrderRequest("SOL", "USDC", D("1"), order_type="sniper"), "orderType"),
     ],
 )
 async def test_invalid_request_writes_and_enqueues_nothing(request_, field):

@@ -13,6 +13,11 @@ HEARTBEAT_S = 4  # a job silent this long (its worker died) is swept and retried
 KEEPALIVE_S = 1  # ... while a live job touches itself this often (three missed beats before a false alarm)
 
 
+def job_key(order_id: uuid.UUID, arm: int | None = None) -> str:
+    """A market order's job key is its id; a resting order's is id:arm."""
+    return str(order_id) if arm is None else f"{order_id}:{arm}"
+
+
 class SaqOrderQueue:
     def __init__(self, queue: Queue, *, max_attempts: int, timeout_s: int, retry_delay_s: float = 2.0) -> None:
         self._queue = queue
@@ -20,11 +25,12 @@ class SaqOrderQueue:
         self._timeout_s = timeout_s
         self._retry_delay_s = retry_delay_s
 
-    async def enqueue(self, order_id: uuid.UUID) -> bool:
-        # SAQ ignores an enqueue whose key has an unfinished job: a second enqueue is a no-op.
+    async def enqueue(self, order_id: uuid.UUID, *, arm: int | None = None) -> bool:
+        # SAQ ignores an enqueue whose key has an unfinished job: a second enqueue is a no-op. A resting order's
+        # key names its arm, so a re-trigger is never swallowed by the previous arm's job still being held.
         job = await self._queue.enqueue(
             EXECUTE_TASK,
-            key=str(order_id),
+            key=job_key(order_id, arm),
             order_id=str(order_id),
             retries=self._max_attempts,
             timeout=self._timeout_s,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +12,20 @@ import msgspec
 from order_engine.domain.errors import InvalidOrder
 from order_engine.domain.money import PLAIN_DECIMAL_RULE, dec_str, parse_amount
 from order_engine.domain.order import Order, StatusEntry
-from order_engine.domain.payloads import Built, Confirmed, Created, Failed, Payload, Retry, Routed, Submitted
+from order_engine.domain.payloads import (
+    Built,
+    Cancelled,
+    Confirmed,
+    Created,
+    Expired,
+    Failed,
+    Payload,
+    Rested,
+    Retry,
+    Routed,
+    Submitted,
+    Triggered,
+)
 from order_engine.domain.quotes import Quote
 from order_engine.domain.status import OrderStatus
 
@@ -70,8 +83,31 @@ def _failed_to_dict(p: Failed) -> dict[str, Any]:
     return out
 
 
+def _present(**fields: Any) -> dict[str, Any]:
+    """camelCase fields that have a value: Decimals as strings, datetimes as timestamps."""
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if value is None:
+            continue
+        out[key] = (
+            dec_str(value) if isinstance(value, Decimal) else _ts(value) if isinstance(value, datetime) else value
+        )
+    return out
+
+
 _TO_DICT: dict[type, Callable[[Any], dict[str, Any]]] = {
     Created: lambda p: {},
+    Rested: lambda p: {
+        "arm": p.arm,
+        **_present(limitPrice=p.limit_price, bestEffectivePrice=p.best_effective_price, reason=p.reason),
+    },
+    Triggered: lambda p: _present(
+        venue=p.venue, effectivePrice=p.effective_price, marketAt=p.market_at, limitPrice=p.limit_price
+    ),
+    Expired: lambda p: _present(
+        reason=p.reason, limitPrice=p.limit_price, bestEffectivePrice=p.best_effective_price, expiresAt=p.expires_at
+    ),
+    Cancelled: lambda p: {"fromStatus": p.from_status, "reason": p.reason},
     Retry: lambda p: {
         "attempt": p.attempt,
         "maxAttempts": p.max_attempts,
@@ -121,6 +157,29 @@ def payload_from_dict(status: OrderStatus, raw: dict[str, Any]) -> Payload:
     if "attempt" in raw and "error" in raw:
         return Retry(raw["attempt"], raw["maxAttempts"], raw["error"], raw["stage"], raw["retryInS"])
     match status:
+        case OrderStatus.WAITING:
+            return Rested(
+                arm=raw["arm"],
+                limit_price=_d(raw.get("limitPrice")),
+                best_effective_price=_d(raw.get("bestEffectivePrice")),
+                reason=raw.get("reason"),
+            )
+        case OrderStatus.TRIGGERED:
+            return Triggered(
+                venue=raw["venue"],
+                effective_price=Decimal(raw["effectivePrice"]),
+                market_at=_time(raw["marketAt"]),
+                limit_price=_d(raw.get("limitPrice")),
+            )
+        case OrderStatus.EXPIRED:
+            return Expired(
+                reason=raw["reason"],
+                limit_price=_d(raw.get("limitPrice")),
+                best_effective_price=_d(raw.get("bestEffectivePrice")),
+                expires_at=_time(raw["expiresAt"]) if raw.get("expiresAt") else None,
+            )
+        case OrderStatus.CANCELLED:
+            return Cancelled(from_status=raw["fromStatus"], reason=raw.get("reason", "cancelled by client"))
         case OrderStatus.ROUTING:
             return Routed(
                 quotes=tuple(quote_from_dict(q) for q in raw["quotes"]),
@@ -136,7 +195,7 @@ def payload_from_dict(status: OrderStatus, raw: dict[str, Any]) -> Payload:
                 quoted_price=Decimal(raw["quotedPrice"]),
                 expected_amount_out=Decimal(raw["expectedAmountOut"]),
                 min_amount_out=Decimal(raw["minAmountOut"]),
-                slippage_bps=raw["slippageBps"],
+                slippage_bps=raw.get("slippageBps"),
                 wrap_sol=raw["wrapSol"],
                 unwrap_sol=raw["unwrapSol"],
                 recent_blockhash=raw["recentBlockhash"],
@@ -189,6 +248,20 @@ def decimal_from_json(token: msgspec.Raw | bytes, field: str) -> Decimal:
     return parse_amount(raw.decode("ascii", "replace"), field)  # a non-ASCII byte can never match
 
 
+def timestamp_from_json(text: str, field: str) -> datetime:
+    """An RFC 3339 time with its offset (`Z` or ±hh:mm), in UTC; InvalidOrder naming `field` otherwise."""
+    try:
+        value = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None or "T" not in text.upper():
+        raise InvalidOrder(field, 'must be an RFC 3339 time with its offset, e.g. "2026-01-31T12:00:00Z"')
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidOrder(field, "is out of range") from None
+
+
 def order_to_dict(order: Order) -> dict[str, Any]:
     return {
         "orderId": str(order.id),
@@ -204,6 +277,12 @@ def order_to_dict(order: Order) -> dict[str, Any]:
         "txHash": order.tx_hash,
         "failureReason": order.failure_reason,
         "attempts": order.attempts,
+        "limitPrice": _s(order.limit_price),
+        "timeInForce": None if order.time_in_force is None else order.time_in_force.value,
+        "expiresAt": None if order.expires_at is None else _ts(order.expires_at),
+        "trigger": None,
+        "safety": None,
+        "arm": order.arm,
         "statusHistory": [entry_to_dict(e) for e in order.status_history],
         "createdAt": _ts(order.created_at),
         "updatedAt": _ts(order.updated_at),

@@ -8,6 +8,7 @@ listeners are chosen here too: every process logs every event; a process that ch
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,22 +25,38 @@ from order_engine.adapters.market.table import default_pools
 from order_engine.adapters.mock_dex.chain import RedisMockChain
 from order_engine.adapters.mock_dex.venue import default_venues
 from order_engine.adapters.notifier import RedisStatusNotifier
+from order_engine.adapters.resting_watch import RedisRestingWatch
 from order_engine.adapters.saq_queue import SaqOrderQueue
 from order_engine.adapters.sql.pool_snapshots import SqlPoolSnapshots
 from order_engine.app.listeners import broadcaster, event_bus
 from order_engine.app.settings import Settings
 from order_engine.domain.amm import Pool
 from order_engine.domain.events import EventBus, Listener
-from order_engine.domain.ports import Clock, DexVenue, OrderQueue, OrderRepository, StatusNotifier, SwapExecutor
+from order_engine.domain.ports import (
+    Clock,
+    DexVenue,
+    MarketQuotes,
+    OrderQueue,
+    OrderRepository,
+    RestingWatch,
+    StatusNotifier,
+    SwapExecutor,
+)
+from order_engine.domain.requests import Policy
 from order_engine.domain.use_cases import ExecuteOrder, SubmitOrder
+from order_engine.domain.use_cases.cancel_order import CancelOrder
 from order_engine.domain.use_cases.recover_orders import RecoverOrders
+from order_engine.domain.use_cases.resting import ExpireOrders, TriggerOrders
 
 
 @attrs.frozen
 class Engine:
     events: EventBus
     submit: SubmitOrder
+    cancel: CancelOrder
     recover: RecoverOrders
+    trigger: TriggerOrders
+    expire: ExpireOrders
     execute: ExecuteOrder | None  # only where a venue and a chain are given (the worker)
 
 
@@ -52,6 +69,8 @@ def bootstrap(
     notifier: StatusNotifier | None = None,
     venues: Sequence[DexVenue] | None = None,
     chain: SwapExecutor | None = None,
+    market: MarketQuotes | None = None,
+    watch: RestingWatch | None = None,
     listeners: Sequence[Listener] = (),
 ) -> Engine:
     clock = clock or SystemClock()
@@ -66,10 +85,17 @@ def bootstrap(
             clock=clock,
             max_attempts=settings.max_attempts,
             retry_base_s=settings.retry_delay_base_s,
+            watch=watch,
         )
+    policy = Policy(limit_max_age=timedelta(seconds=settings.limit_max_age_s))
     return Engine(
         events=events,
-        submit=SubmitOrder(repo=repo, queue=queue, clock=clock, events=events),
+        submit=SubmitOrder(
+            repo=repo, queue=queue, clock=clock, events=events, market=market, watch=watch, policy=policy
+        ),
+        cancel=CancelOrder(repo=repo, clock=clock, events=events, watch=watch),
+        trigger=TriggerOrders(repo=repo, queue=queue, clock=clock, events=events),
+        expire=ExpireOrders(repo=repo, clock=clock, events=events),
         recover=RecoverOrders(
             repo=repo, queue=queue, clock=clock, events=events, stale_after_s=settings.recovery_stale_after_s
         ),
@@ -136,3 +162,7 @@ def start_market_loop(settings: Settings, redis: Redis, db: asyncpg.Pool) -> Mar
 
 def redis_notifier(settings: Settings, redis: Redis) -> RedisStatusNotifier:
     return RedisStatusNotifier(RedisChannelsPubSubBackend(redis=redis), settings.key_prefix)
+
+
+def resting_watch(settings: Settings, redis: Redis) -> RedisRestingWatch:
+    return RedisRestingWatch(redis, prefix=settings.key_prefix)

@@ -1,4 +1,4 @@
-"""`order-engine`: dev (everything, embedded servers by default), api, worker, migrate."""
+"""`order-engine`: dev (everything, embedded servers by default), api, worker, watcher, migrate."""
 
 from __future__ import annotations
 
@@ -119,6 +119,14 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_watcher(settings: Settings, _: argparse.Namespace) -> int:
+    from order_engine.app.watcher.main import serve
+
+    use_uvloop()
+    asyncio.get_event_loop().run_until_complete(serve(settings))
+    return 0
+
+
 def use_uvloop() -> None:
     """Make uvloop the current event loop (uvicorn picks it by itself for the API; SAQ does not)."""
     try:
@@ -164,6 +172,7 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
         env = {**os.environ, **settings.as_env()}
         children.append(_spawn("api", ["--host", args.host, "--port", str(args.port)], env))
         children.extend(_spawn("worker", [], env) for _ in range(args.workers))
+        children.append(_spawn("watcher", [], env))
         base = f"http://{args.host}:{args.port}"
         live = f"{_probe_base(args.host, args.port)}/health/live"
         if not _wait_until_live(live, children, lambda: stopping, API_UP_TIMEOUT_S):
@@ -263,7 +272,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="order-engine", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     dev = sub.add_parser(
-        "dev", help="run API + worker; embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set"
+        "dev", help="run API + worker + watcher; embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set"
     )
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
@@ -274,6 +283,9 @@ def parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, default=8000)
     api.set_defaults(func=cmd_api)
     sub.add_parser("worker", help="run one SAQ worker process").set_defaults(func=cmd_worker)
+    sub.add_parser(
+        "watcher", help="run the trigger watcher (resting limit orders; one is active, others stand by)"
+    ).set_defaults(func=cmd_watcher)
     sub.add_parser("migrate", help="upgrade the database schema to head").set_defaults(func=cmd_migrate)
     add_sim_commands(sub)  # sim move …: a client of a running engine (app/client/)
     return p

@@ -22,6 +22,8 @@ from order_engine.domain.events import (
     RoutingDecided,
     StatusChanged,
     SwapFoundOnChain,
+    TriggeredNotQueued,
+    WatchNotifyFailed,
 )
 from order_engine.domain.money import dec_str
 from order_engine.domain.payloads import Failed
@@ -56,6 +58,11 @@ async def log_event(event: Event) -> None:
                 pair=f"{order.token_in}/{order.token_out}",
                 amount_in=dec_str(order.amount_in),
                 slippage_bps=order.slippage_bps,
+                **(
+                    {"limit_price": dec_str(order.limit_price), "time_in_force": str(order.time_in_force)}
+                    if order.limit_price is not None
+                    else {}
+                ),
             )
         case IdempotentReplay(order=order):
             log.info("idempotent replay", order_id=str(order.id), status=order.status.value)
@@ -63,6 +70,18 @@ async def log_event(event: Event) -> None:
             log.error("enqueue failed; order closed", order_id=str(order_id), error=error)
         case CloseFailed(order_id=order_id, error=error):
             log.error("could not close unqueued order", order_id=str(order_id), error=error)
+        case WatchNotifyFailed(order_id=order_id, error=error):
+            log.warning(
+                "watcher not told of a resting order; it will find it when it reconciles",
+                order_id=str(order_id),
+                error=error,
+            )
+        case TriggeredNotQueued(order_id=order_id, error=error):
+            log.error(
+                "triggered order not queued; the recovery sweep will re-schedule it",
+                order_id=str(order_id),
+                error=error,
+            )
         case JobSkipped(order_id=order_id, attempt=attempt, status=None):
             log.warning("job for unknown order dropped", order_id=str(order_id), attempt=attempt)
         case JobSkipped(order_id=order_id, attempt=attempt, status=status):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
 
 import asyncpg
 from redis.asyncio import Redis
@@ -11,6 +14,12 @@ from order_engine.app.live.streams import LiveStreams
 from order_engine.app.settings import Settings
 from order_engine.domain.ports import MarketView, OrderRepository
 from order_engine.domain.use_cases import SubmitOrder
+from order_engine.domain.use_cases.cancel_order import CancelOrder
+
+
+class RestingBook(Protocol):
+    async def resting_book(self, symbols: Sequence[str]) -> Sequence[tuple[str, Decimal, Decimal, int]]:
+        """(token in, limit price, total amount in, orders) of resting limit orders between `symbols`."""
 
 
 @dataclass
@@ -20,5 +29,7 @@ class Services:
     redis: Redis
     repo: OrderRepository
     submit: SubmitOrder
+    cancel: CancelOrder
     streams: LiveStreams
     market: MarketView
+    book: RestingBook

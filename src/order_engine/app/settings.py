@@ -75,6 +75,7 @@ class Settings:
     loop_lag_warn_ms: float = 100.0
     # The /api/sim routes (steer the market): off for `order-engine api`, on in `order-engine dev` and the tests.
     sim_api: bool = False
+    limit_max_age_s: float = 30 * 24 * 3600.0  # GTC limits expire after this; GTD ones must expire within it
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -114,6 +115,7 @@ class Settings:
             "api_db_pool_size": _env("ORDER_ENGINE_API_DB_POOL_SIZE", cls.api_db_pool_size, int),
             "loop_lag_warn_ms": _env("ORDER_ENGINE_LOOP_LAG_WARN_MS", cls.loop_lag_warn_ms, float),
             "sim_api": _env("ORDER_ENGINE_SIM_API", False, bool),
+            "limit_max_age_s": _env("ORDER_ENGINE_LIMIT_MAX_AGE_S", cls.limit_max_age_s, float),
         }
         values.update(overrides)
         settings = cls(**values)
@@ -137,6 +139,8 @@ class Settings:
             raise ValueError("ORDER_ENGINE_API_DB_POOL_SIZE must be >= 1")
         if self.ws_ping_interval_s <= 0 or self.ws_ping_timeout_s <= 0:
             raise ValueError("ORDER_ENGINE_WS_PING_INTERVAL_S and ORDER_ENGINE_WS_PING_TIMEOUT_S must be > 0")
+        if self.limit_max_age_s <= 0:
+            raise ValueError("ORDER_ENGINE_LIMIT_MAX_AGE_S must be > 0")
         if self.worker_concurrency < 1 or self.max_attempts < 1:
             raise ValueError("worker concurrency and max attempts must be >= 1")
 

@@ -98,6 +98,22 @@ class AmountTooSmall(OrderNotExecutable):
         self.min_amount_out = min_amount_out
 
 
+class MarketUnavailable(DomainError):
+    """The pools could not be read, and the request needs them now (an IOC limit is decided at acceptance)."""
+
+    def __init__(self, cause: object) -> None:
+        super().__init__(f"market unavailable, nothing was accepted; try again ({cause})")
+
+
+class TooLate(DomainError):
+    """A cancel came after the order left the cancellable statuses (a job is routing or executing it)."""
+
+    def __init__(self, order_id: object, status: str) -> None:
+        super().__init__(f"too late: {status}")
+        self.order_id = order_id
+        self.status = status
+
+
 class RetryLater(DomainError):
     """Raised by the execute use case: this attempt failed transiently, run it again after `delay_s`."""
 

@@ -58,6 +58,22 @@ class CloseFailed:
 
 
 @attrs.frozen
+class WatchNotifyFailed:
+    """The watcher could not be told that an order rests; it will find it when it reconciles with PostgreSQL."""
+
+    order_id: uuid.UUID
+    error: str
+
+
+@attrs.frozen
+class TriggeredNotQueued:
+    """A triggered order's job could not be enqueued; the recovery sweep re-schedules it."""
+
+    order_id: uuid.UUID
+    error: str
+
+
+@attrs.frozen
 class JobSkipped:
     """A job found nothing to do: the order is unknown (`status` None), terminal, or resting."""
 
@@ -125,6 +141,8 @@ Event = (
     | IdempotentReplay
     | EnqueueFailed
     | CloseFailed
+    | WatchNotifyFailed
+    | TriggeredNotQueued
     | JobSkipped
     | JobSuperseded
     | RoutingDecided
@@ -167,3 +185,14 @@ class StatusWriter:
         order = await self.repo.apply(change)
         await self.events.emit(StatusChanged(order, change.step, change.attempt))
         return order
+
+    async def apply_many(self, changes: Sequence[StatusChange]) -> list[Order]:
+        """Many changes in one write; an event for each that applied (a stale one is left out, alone)."""
+        if not changes:
+            return []
+        orders = list(await self.repo.apply_many(changes))
+        by_id = {c.order_id: c for c in changes}
+        for order in orders:
+            change = by_id[order.id]
+            await self.events.emit(StatusChanged(order, change.step, change.attempt))
+        return orders

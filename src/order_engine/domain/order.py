@@ -44,7 +44,7 @@ class StatusChange:
 # Fields a transition may set on the order besides status/history/attempts.
 # `idempotency_key` only ever to None: an order closed as not accepted releases its key for a retry.
 UPDATABLE_FIELDS = frozenset(
-    {"dex_used", "executed_price", "amount_out", "tx_hash", "failure_reason", "idempotency_key"}
+    {"dex_used", "executed_price", "amount_out", "tx_hash", "failure_reason", "idempotency_key", "arm"}
 )
 
 

@@ -21,6 +21,44 @@ class Created:
 
 
 @attrs.frozen
+class Rested:
+    """`waiting`: the order watches its condition. `arm` counts the times it has (1 at acceptance, + 1 per re-arm)."""
+
+    arm: int
+    limit_price: Decimal | None = None  # limit orders
+    best_effective_price: Decimal | None = None  # the best venue's, for this order's size, when it (re-)armed
+    reason: str | None = None  # a re-arm: why the order watches again
+
+
+@attrs.frozen
+class Triggered:
+    """`triggered`: the condition was met, on `venue` at `effective_price` (tokenOut per tokenIn), at `market_at`."""
+
+    venue: str
+    effective_price: Decimal
+    market_at: datetime
+    limit_price: Decimal | None = None
+
+
+@attrs.frozen
+class Expired:
+    """`expired`: its time in force ran out (or an IOC limit was not met at acceptance)."""
+
+    reason: str
+    limit_price: Decimal | None = None
+    best_effective_price: Decimal | None = None  # at expiry, for this order's size (None: no venue quoted)
+    expires_at: datetime | None = None
+
+
+@attrs.frozen
+class Cancelled:
+    """`cancelled` by the client, from `from_status`."""
+
+    from_status: str
+    reason: str = "cancelled by client"
+
+
+@attrs.frozen
 class Retry:
     """A repeated status: this attempt failed transiently and another follows after `retry_in_s`."""
 
@@ -54,7 +92,7 @@ class Built:
     quoted_price: Decimal
     expected_amount_out: Decimal
     min_amount_out: Decimal
-    slippage_bps: int
+    slippage_bps: int | None  # None for a limit order: its floor is amountIn × limitPrice
     wrap_sol: bool
     unwrap_sol: bool
     recent_blockhash: str
@@ -86,4 +124,4 @@ class Failed:
     expected_amount_out: Decimal | None = None  # amount too small: what the best quote returns
 
 
-Payload = Created | Retry | Routed | Built | Submitted | Confirmed | Failed
+Payload = Created | Rested | Triggered | Expired | Cancelled | Retry | Routed | Built | Submitted | Confirmed | Failed

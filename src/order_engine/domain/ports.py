@@ -10,10 +10,10 @@ from typing import Protocol
 
 import attrs
 
-from order_engine.domain.amm import Pool
+from order_engine.domain.amm import Pool, PoolQuote
 from order_engine.domain.order import Order, StatusChange
 from order_engine.domain.quotes import Quote
-from order_engine.domain.status import OrderStatus
+from order_engine.domain.status import OrderStatus, OrderType
 
 
 class Clock(Protocol):
@@ -35,8 +35,16 @@ class OrderRepository(Protocol):
 
     async def get(self, order_id: uuid.UUID) -> Order | None: ...
 
+    async def get_many(self, order_ids: Sequence[uuid.UUID]) -> Sequence[Order]:
+        """Those of `order_ids` that exist, in any order (one round trip)."""
+
     async def list(
-        self, *, status: OrderStatus | None, limit: int, before: tuple[datetime, uuid.UUID] | None
+        self,
+        *,
+        status: OrderStatus | None,
+        limit: int,
+        before: tuple[datetime, uuid.UUID] | None,
+        order_type: OrderType | None = None,
     ) -> Sequence[Order]:
         """Newest first; `before` is the (created_at, id) of the last order of the previous page."""
 
@@ -53,10 +61,39 @@ class OrderRepository(Protocol):
         Raises StaleTransition when the order is no longer at the change's expected status and seq.
         """
 
+    async def apply_many(self, changes: Sequence[StatusChange]) -> Sequence[Order]:
+        """Apply many guarded changes (no extra column updates) in one statement; returns the orders whose guard
+        held, in the order of `changes`. A stale one is left out, alone: the others still apply."""
+
+    async def list_resting(self, *, after: uuid.UUID | None, limit: int) -> Sequence[Order]:
+        """Resting (`waiting`) orders by id, the page after `after` (what a watcher rebuilds from)."""
+
+    async def resting_since(self, since: datetime) -> Sequence[tuple[uuid.UUID, int]]:
+        """(id, arm) of every resting order last changed at or after `since` (a watcher's reconciliation)."""
+
 
 class OrderQueue(Protocol):
-    async def enqueue(self, order_id: uuid.UUID) -> bool:
-        """Schedule execution; True if a job was created, False if the order already has a live one."""
+    async def enqueue(self, order_id: uuid.UUID, *, arm: int | None = None) -> bool:
+        """Schedule execution; True if a job was created, False if the order already has a live one.
+
+        A resting order's jobs are keyed by its `arm` too, so a re-triggered order gets a new job even while
+        the job of its previous arm is still held.
+        """
+
+
+class RestingWatch(Protocol):
+    """Tells the watcher (in whichever process it runs) that an order now rests, or no longer does."""
+
+    async def rested(self, order: Order) -> None: ...
+
+    async def gone(self, order_id: uuid.UUID) -> None: ...
+
+
+class MarketQuotes(Protocol):
+    """Every venue's pool quote for an amount, as the pools stand now (no DEX latency: the shared market)."""
+
+    async def quotes(self, token_in: str, token_out: str, amount_in: Decimal) -> Sequence[PoolQuote]:
+        """Empty when no pool has the pair; raises OSError-like errors when the market cannot be read."""
 
 
 class StatusNotifier(Protocol):

@@ -45,5 +45,11 @@ def token(symbol: str) -> Token | None:
     return TOKENS.get(symbol.upper())
 
 
+def market_symbol(symbol: str) -> str:
+    """The symbol the market's pools use for a token: WSOL trades in SOL's pools (one mint)."""
+    symbol = symbol.upper()
+    return "SOL" if symbol == "WSOL" else symbol
+
+
 def is_native_sol(symbol: str) -> bool:
     return symbol.upper() == "SOL"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from functools import cache
 
 import asyncpg
@@ -18,7 +19,7 @@ from order_engine.adapters.sql.mapping import COLUMNS, order_from_row, row_args,
 from order_engine.adapters.wire import entry_to_dict
 from order_engine.domain.errors import StaleTransition
 from order_engine.domain.order import Order, StatusChange
-from order_engine.domain.status import JOB_DRIVEN, OrderStatus
+from order_engine.domain.status import JOB_DRIVEN, OrderStatus, OrderType
 
 _COLS = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO orders ({_COLS}) VALUES ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))})"
@@ -44,6 +45,27 @@ def _apply_sql(updated: tuple[str, ...]) -> str:
         " WHERE id = $1 AND status = $6 AND jsonb_array_length(status_history) = $7"
         f" RETURNING {_RETURNED}"
     )
+
+
+# Many guarded transitions in one statement: each row matches only at its own expected (status, seq), so a
+# stale one is left out alone. No extra columns: the batches (trigger, expire) change only status and history.
+_APPLY_MANY = (
+    "UPDATE orders AS o SET status = c.status, status_history = o.status_history || c.entry, updated_at = c.at,"
+    " attempts = greatest(o.attempts, c.attempt)"
+    " FROM unnest($1::uuid[], $2::varchar[], $3::jsonb[], $4::timestamptz[], $5::int[], $6::varchar[], $7::int[])"
+    " AS c(id, status, entry, at, attempt, expected_status, expected_seq)"
+    " WHERE o.id = c.id AND o.status = c.expected_status AND jsonb_array_length(o.status_history) = c.expected_seq"
+    f" RETURNING {', '.join(f'o.{c}' for c in COLUMNS if c != 'status_history')}"
+)
+_RESTING_PAGE = (
+    f"SELECT {_COLS} FROM orders WHERE status = 'waiting' AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
+)
+_RESTING_SINCE = "SELECT id, arm FROM orders WHERE status = 'waiting' AND updated_at >= $1"
+_BOOK = (
+    "SELECT token_in, limit_price, sum(amount_in::numeric)::text AS amount, count(*) AS orders FROM orders"
+    " WHERE status = 'waiting' AND order_type = 'limit' AND token_in = ANY($1::varchar[])"
+    " AND token_out = ANY($1::varchar[]) AND token_in <> token_out GROUP BY token_in, limit_price"
+)
 
 
 class SqlOrderRepository:
@@ -84,12 +106,20 @@ class SqlOrderRepository:
         return None if row is None else order_from_row(row)
 
     async def list(
-        self, *, status: OrderStatus | None, limit: int, before: tuple[datetime, uuid.UUID] | None
+        self,
+        *,
+        status: OrderStatus | None,
+        limit: int,
+        before: tuple[datetime, uuid.UUID] | None,
+        order_type: OrderType | None = None,
     ) -> Sequence[Order]:
         where, args = [], []
         if status is not None:
             args.append(status.value)
             where.append(f"status = ${len(args)}")
+        if order_type is not None:
+            args.append(order_type.value)
+            where.append(f"order_type = ${len(args)}")
         if before is not None:
             args.extend(before)
             where.append(f"(created_at, id) < (${len(args) - 1}, ${len(args)})")
@@ -134,3 +164,42 @@ class SqlOrderRepository:
         if row is None:
             raise StaleTransition(change.order_id, change.expected_status.value, change.expected_seq)
         return order_from_row(row, history=(*change.base.status_history, change.entry))
+
+    async def apply_many(self, changes: Sequence[StatusChange]) -> list[Order]:
+        """Many guarded transitions, one statement and one round trip: the orders whose guard held, in order."""
+        if not changes:
+            return []
+        if any(c.updates for c in changes):
+            raise ValueError("apply_many takes changes of status and history only")
+        rows = await self._pool.fetch(
+            _APPLY_MANY,
+            [c.order_id for c in changes],
+            [c.entry.status.value for c in changes],
+            [[entry_to_dict(c.entry)] for c in changes],
+            [c.entry.timestamp for c in changes],
+            [c.attempt for c in changes],
+            [c.expected_status.value for c in changes],
+            [c.expected_seq for c in changes],
+        )
+        by_id = {c.order_id: c for c in changes}
+        applied = {
+            r["id"]: order_from_row(r, history=(*by_id[r["id"]].base.status_history, by_id[r["id"]].entry))
+            for r in rows
+        }
+        return [applied[c.order_id] for c in changes if c.order_id in applied]
+
+    async def get_many(self, order_ids: Sequence[uuid.UUID]) -> list[Order]:
+        rows = await self._pool.fetch(f"SELECT {_COLS} FROM orders WHERE id = ANY($1::uuid[])", list(order_ids))
+        return [order_from_row(r) for r in rows]
+
+    async def list_resting(self, *, after: uuid.UUID | None, limit: int) -> Sequence[Order]:
+        return [order_from_row(r) for r in await self._pool.fetch(_RESTING_PAGE, after, limit)]
+
+    async def resting_since(self, since: datetime) -> list[tuple[uuid.UUID, int]]:
+        return [(r["id"], r["arm"]) for r in await self._pool.fetch(_RESTING_SINCE, since)]
+
+    async def resting_book(self, symbols: Sequence[str]) -> list[tuple[str, Decimal, Decimal, int]]:
+        """(token in, limit price, total amount in, orders) of resting limit orders between `symbols` (a pair,
+        with aliases such as SOL and WSOL), grouped by side and price."""
+        rows = await self._pool.fetch(_BOOK, list(symbols))
+        return [(r["token_in"], Decimal(r["limit_price"]), Decimal(r["amount"]), r["orders"]) for r in rows]

@@ -16,11 +16,12 @@ from redis.exceptions import RedisError
 
 from order_engine import __version__
 from order_engine.adapters.market.pools import RedisPoolStore
+from order_engine.adapters.market.quotes import PoolQuotes
 from order_engine.adapters.pubsub import OrderChannelsPlugin, SerialisedPubSubBackend
 from order_engine.adapters.redis_client import redis_from_url
 from order_engine.adapters.sql.pool import create_pool, warm_up
 from order_engine.adapters.sql.repository import SqlOrderRepository
-from order_engine.app.bootstrap import bootstrap, market_pools, order_queue
+from order_engine.app.bootstrap import bootstrap, market_pools, order_queue, redis_notifier, resting_watch
 from order_engine.app.http.api_docs import openapi_config, redirect_to_trailing_slash
 from order_engine.app.http.errors import EXCEPTION_HANDLERS
 from order_engine.app.http.health import health, live
@@ -58,14 +59,25 @@ def create_app(settings: Settings | None = None) -> Litestar:
         queue = saq.get_queue(settings.queue_name)
         repo = SqlOrderRepository(pool)
         streams = LiveStreams(settings.ws_max_connections, settings.ws_max_per_order)
+        store = RedisPoolStore(redis, prefix=settings.key_prefix)
+        engine = bootstrap(
+            settings,
+            repo=repo,
+            queue=order_queue(settings, queue),
+            notifier=redis_notifier(settings, redis),
+            market=PoolQuotes(store),
+            watch=resting_watch(settings, redis),
+        )
         app.state.services = Services(
             settings=settings,
             pool=pool,
             redis=redis,
             repo=repo,
             streams=streams,
-            submit=bootstrap(settings, repo=repo, queue=order_queue(settings, queue)).submit,
-            market=RedisPoolStore(redis, prefix=settings.key_prefix),
+            submit=engine.submit,
+            cancel=engine.cancel,
+            market=store,
+            book=repo,
         )
         try:
             await market_pools(settings, redis, pool)  # the worker seeds them too; an API may start first

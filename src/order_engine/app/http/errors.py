@@ -11,6 +11,8 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
@@ -19,7 +21,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from order_engine.adapters.sql.database import is_unavailable
-from order_engine.domain.errors import IdempotencyConflict, InvalidOrder, QueueUnavailable
+from order_engine.domain.errors import (
+    IdempotencyConflict,
+    InvalidOrder,
+    MarketUnavailable,
+    OrderNotFound,
+    QueueUnavailable,
+    TooLate,
+)
 
 log = structlog.get_logger("order_engine.api")
 
@@ -121,6 +130,19 @@ def queue_unavailable(request: Request[Any, Any, Any], exc: QueueUnavailable) ->
     return problem(HTTP_503_SERVICE_UNAVAILABLE, "queue (Redis) unavailable; the order was not accepted, try again")
 
 
+def too_late(_: Request[Any, Any, Any], exc: TooLate) -> Response[dict[str, Any]]:
+    return problem(HTTP_409_CONFLICT, str(exc), orderStatus=exc.status)
+
+
+def not_found(_: Request[Any, Any, Any], exc: OrderNotFound) -> Response[dict[str, Any]]:
+    return problem(HTTP_404_NOT_FOUND, str(exc))
+
+
+def market_unavailable(request: Request[Any, Any, Any], exc: MarketUnavailable) -> Response[dict[str, Any]]:
+    log.warning("order rejected: market unavailable", path=request.url.path, error=str(exc))
+    return problem(HTTP_503_SERVICE_UNAVAILABLE, str(exc))
+
+
 def unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error", path=request.url.path, method=request.method)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "internal server error")
@@ -130,6 +152,9 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     InvalidOrder: invalid_order,
     IdempotencyConflict: idempotency_conflict,
     QueueUnavailable: queue_unavailable,
+    TooLate: too_late,
+    OrderNotFound: not_found,
+    MarketUnavailable: market_unavailable,
     ValidationException: validation_failed,
     UnicodeDecodeError: not_utf8,
     RecursionError: too_deep,

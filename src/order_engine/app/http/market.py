@@ -12,16 +12,18 @@ from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.params import QueryParameter
 
-from order_engine.adapters.market.table import VENUE_FEES_BPS
+from order_engine.adapters.market.table import VENUE_FEES_BPS, orient
 from order_engine.adapters.mock_dex.venue import pool_pair
-from order_engine.app.http.schemas import MarketPrices, MarketQuote, problem_responses
+from order_engine.app.http.schemas import MarketBook, MarketPrices, MarketQuote, problem_responses
 from order_engine.app.services import Services
 from order_engine.domain import amm
 from order_engine.domain.errors import InvalidOrder, UnsupportedPair
 from order_engine.domain.money import dec_str, parse_amount
 from order_engine.domain.quotes import Quote, select_best
 from order_engine.domain.requests import OrderRequest, validate
+from order_engine.domain.tokens import market_symbol
 
+Pair = Annotated[str, QueryParameter(max_length=40, description="BASE/QUOTE, e.g. SOL/USDC (either way round)")]
 Symbol = Annotated[str, QueryParameter(max_length=16, description="Token symbol, case-insensitive (SOL, USDC, …)")]
 Amount = Annotated[str, QueryParameter(max_length=40, description='Amount of tokenIn, a plain decimal string ("1.5")')]
 
@@ -94,3 +96,42 @@ class MarketController(Controller):
             },
             MarketPrices,
         )
+
+    @get("/book", responses=problem_responses(400, 429, 503))
+    async def book(self, services: NamedDependency[Services], pair: Pair) -> MarketBook:
+        """Resting limit orders of a pair by price level, in its canonical orientation (SOL/USDC: USDC per SOL):
+        `asks` sell the base at their limit, `bids` sell the quote at 1/limit (their limit is base per quote)."""
+        base, quote = _pair(pair)
+        aliases = {"SOL": ("SOL", "WSOL")}
+        symbols = [*aliases.get(base, (base,)), *aliases.get(quote, (quote,))]
+        asks: dict[Decimal, list[Decimal]] = {}
+        bids: dict[Decimal, list[Decimal]] = {}
+        for token_in, limit, amount, count in await services.book.resting_book(symbols):
+            selling_base = market_symbol(token_in) == base
+            price = limit if selling_base else amm.PRICE_CONTEXT.divide(Decimal(1), limit)
+            level = (asks if selling_base else bids).setdefault(price.normalize(), [Decimal(0), Decimal(0)])
+            level[0] += amount
+            level[1] += count
+
+        def levels(side: dict[Decimal, list[Decimal]], token: str, descending: bool) -> list[dict[str, object]]:
+            return [
+                {"price": dec_str(price), "amount": dec_str(total), "token": token, "orders": int(count)}
+                for price, (total, count) in sorted(side.items(), reverse=descending)
+            ]
+
+        return msgspec.convert(
+            {"pair": f"{base}/{quote}", "asks": levels(asks, base, False), "bids": levels(bids, quote, True)},
+            MarketBook,
+        )
+
+
+def _pair(text: str) -> tuple[str, str]:
+    """(base, quote) of a pair the market trades, named either way round; a 400 naming `pair` otherwise."""
+    parts = text.upper().split("/")
+    if len(parts) != 2 or not all(parts):
+        raise InvalidOrder("pair", f"{text[:40]!r} is not BASE/QUOTE, e.g. SOL/USDC")
+    try:
+        _, _, base, quote = pool_pair(*parts)
+    except UnsupportedPair:
+        raise InvalidOrder("pair", f"the market has no {parts[0]}/{parts[1]} pools") from None
+    return orient(base, quote)

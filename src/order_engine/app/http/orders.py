@@ -17,13 +17,13 @@ from litestar.exceptions import HTTPException, NotFoundException, ValidationExce
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
 
-from order_engine.adapters.wire import decimal_from_json, order_to_dict
-from order_engine.app.http.schemas import OrderAccepted, OrderIn, OrderOut, OrderPage, problem_responses
+from order_engine.adapters.wire import decimal_from_json, order_to_dict, timestamp_from_json
+from order_engine.app.http.schemas import OrderAccepted, OrderIn, OrderOut, OrderPage, is_absent, problem_responses
 from order_engine.app.http.strict_body import StrictJSON
 from order_engine.app.services import Services
 from order_engine.domain.errors import InvalidOrder
-from order_engine.domain.requests import MAX_IDEMPOTENCY_KEY_LENGTH, OrderRequest
-from order_engine.domain.status import OrderStatus
+from order_engine.domain.requests import MAX_IDEMPOTENCY_KEY_LENGTH, OrderRequest, accepted_status
+from order_engine.domain.status import OrderStatus, OrderType
 
 MAX_ORDER_BODY = 16 * 1024
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -53,6 +53,9 @@ def order_request(data: OrderIn, idempotency_key: str | None = None) -> OrderReq
         order_type=data.orderType,
         slippage_bps=data.slippageBps,
         idempotency_key=idempotency_key,
+        limit_price=None if is_absent(data.limitPrice) else decimal_from_json(data.limitPrice, "limitPrice"),
+        time_in_force=data.timeInForce,
+        expires_at=None if data.expiresAt is None else timestamp_from_json(data.expiresAt, "expiresAt"),
     )
 
 
@@ -102,6 +105,13 @@ async def require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
         raise HTTPException(status_code=400, detail="request body is empty: send the order as a JSON object")
 
 
+def _order_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise bad_parameter("orderId", f"{text[:64]!r} is not a UUID") from None
+
+
 class OrdersController(Controller):
     path = "/api/orders"
     tags = ["orders"]
@@ -133,7 +143,9 @@ class OrdersController(Controller):
     async def execute(
         self, data: JSONBody[OrderIn], services: NamedDependency[Services], idempotency_key: IdempotencyKeyHeader = None
     ) -> Response[OrderAccepted]:
-        """Accept a market order: 201 with its id and the WebSocket URL that streams its status.
+        """Accept a market or limit order: 201 with its id, its status once accepted and the WebSocket URL that
+        streams its status (a market order is `pending`; a limit order `waiting`, or for IOC `triggered` or
+        `expired`).
 
         A replay (same Idempotency-Key and body) gets the first response again, with `Idempotent-Replayed: true`.
         """
@@ -143,10 +155,8 @@ class OrdersController(Controller):
             raise InvalidOrder(IDEMPOTENCY_HEADER, "header must not contain NUL characters")
         submission = await services.submit.accept(order_request(data, idempotency_key))
         order = submission.order
-        # The status the order was accepted with (pending), so a replay's body is the first answer's.
-        body = msgspec.convert(
-            accepted(order.id, order.status_history[0].status.value, order.order_type.value), OrderAccepted
-        )
+        # The status the order was accepted with, so a replay's body is the first answer's.
+        body = msgspec.convert(accepted(order.id, accepted_status(order).value, order.order_type.value), OrderAccepted)
         headers = {"Location": f"/api/orders/{order.id}"}
         if not submission.created:
             headers["Idempotent-Replayed"] = "true"
@@ -156,13 +166,17 @@ class OrdersController(Controller):
     @get("/{orderId:str}", responses=problem_responses(400, 404, 429, 503))
     async def get_order(self, orderId: OrderIdPath, services: NamedDependency[Services]) -> OrderOut:
         """The order with its full status history (400 for a malformed id, 404 for an unknown one)."""
-        try:
-            oid = uuid.UUID(orderId)
-        except ValueError:
-            raise bad_parameter("orderId", f"{orderId[:64]!r} is not a UUID") from None
+        oid = _order_id(orderId)
         order = await services.repo.get(oid)
         if order is None:
             raise NotFoundException(f"order {oid} not found")
+        return msgspec.convert(order_to_dict(order), OrderOut)
+
+    @post("/{orderId:str}/cancel", status_code=200, responses=problem_responses(400, 404, 409, 429, 503))
+    async def cancel_order(self, orderId: OrderIdPath, services: NamedDependency[Services]) -> OrderOut:
+        """Cancel an order that is pending, waiting or triggered: 200 with the order, now `cancelled` (again 200
+        if it already was). 409 once a job has taken it further ("too late: routing"); 404 unknown."""
+        order = await services.cancel(_order_id(orderId))
         return msgspec.convert(order_to_dict(order), OrderOut)
 
     @get("/", responses=problem_responses(400, 429, 503))
@@ -170,12 +184,13 @@ class OrdersController(Controller):
         self,
         services: NamedDependency[Services],
         status: FromQuery[OrderStatus | None] = None,
+        orderType: FromQuery[OrderType | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> OrderPage:
         """Orders newest first; pass `nextCursor` back as `cursor` for the next page."""
         before = _decode_cursor(cursor) if cursor else None
-        orders = await services.repo.list(status=status, limit=limit + 1, before=before)
+        orders = await services.repo.list(status=status, limit=limit + 1, before=before, order_type=orderType)
         page = list(orders[:limit])
         more = len(orders) > limit
         return msgspec.convert(

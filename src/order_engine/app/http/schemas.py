@@ -41,6 +41,11 @@ def json_decimal(description: str, example: str) -> Any:
     ]
 
 
+def is_absent(raw: msgspec.Raw | msgspec.UnsetType) -> bool:
+    """An optional raw amount that was left out or sent as null."""
+    return raw is msgspec.UNSET or bytes(raw) == b"null"
+
+
 class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
     """An order to execute. `amountIn` is a decimal string (a JSON number in plain notation is accepted too)."""
 
@@ -51,8 +56,28 @@ class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
         "spaces or separators); a JSON number is read exactly, as written",
         "1.5",
     )
-    orderType: Annotated[str, msgspec.Meta(max_length=16)] = "market"
-    slippageBps: Annotated[int, msgspec.Meta(ge=0, le=5000)] = 50
+    orderType: Annotated[str, msgspec.Meta(max_length=16, description="market (default) or limit")] = "market"
+    slippageBps: (
+        Annotated[
+            int, msgspec.Meta(ge=0, le=5000, description="Market orders: 0-5000, default 50. Refused on limit orders.")
+        ]
+        | None
+    ) = None
+    # A raw JSON token like amountIn; UNSET when left out (null is read as absent too).
+    limitPrice: (
+        json_decimal(  # type: ignore[valid-type]
+            "Limit orders (required): the worst acceptable effective price, tokenOut per one tokenIn after fees "
+            "and price impact (a USDC → SOL limit is in SOL per USDC)",
+            "160",
+        )
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    timeInForce: (
+        Annotated[str, msgspec.Meta(max_length=8, description="Limit orders: GTC (default), GTD or IOC")] | None
+    ) = None
+    expiresAt: (
+        Annotated[str, msgspec.Meta(max_length=40, description="GTD limit orders: an RFC 3339 time in UTC")] | None
+    ) = None
 
 
 class OrderSubmitMessage(OrderIn):
@@ -89,7 +114,7 @@ class OrderOut(msgspec.Struct):
     tokenIn: str
     tokenOut: str
     amountIn: DecimalString
-    slippageBps: int
+    slippageBps: int | None
     status: OrderStatus
     dexUsed: str | None
     executedPrice: DecimalString | None
@@ -97,6 +122,12 @@ class OrderOut(msgspec.Struct):
     txHash: str | None
     failureReason: str | None
     attempts: int
+    limitPrice: DecimalString | None
+    timeInForce: str | None
+    expiresAt: Timestamp | None
+    trigger: dict[str, Any] | None
+    safety: dict[str, Any] | None
+    arm: int | None
     statusHistory: list[StatusEntryOut]
     createdAt: Timestamp
     updatedAt: Timestamp
@@ -189,6 +220,21 @@ class MarketMoved(msgspec.Struct):
     prices: list[VenueMove]
 
 
+class BookLevel(msgspec.Struct):
+    price: Annotated[DecimalString, msgspec.Meta(description="Quote per base (e.g. USDC per SOL)")]
+    amount: Annotated[DecimalString, msgspec.Meta(description="Total amount the orders at this price sell")]
+    token: Annotated[str, msgspec.Meta(description="What they sell: the base for asks, the quote for bids")]
+    orders: int
+
+
+class MarketBook(msgspec.Struct):
+    """Resting limit orders by price level, in the pair's canonical orientation (BASE/QUOTE: quote per base)."""
+
+    pair: str
+    asks: Annotated[list[BookLevel], msgspec.Meta(description="Orders selling the base at their limit, lowest first")]
+    bids: Annotated[list[BookLevel], msgspec.Meta(description="Orders selling the quote, at 1/limit, highest first")]
+
+
 class HealthChecks(msgspec.Struct):
     database: Annotated[str, msgspec.Meta(description='"ok", or "down: <error>"')]
     redis: Annotated[str, msgspec.Meta(description='"ok", or "down: <error>"')]
@@ -221,6 +267,7 @@ PROBLEM_DESCRIPTIONS = {
     400: "Bad input: the detail and `field` name the body field, parameter or header at fault",
     401: "Operator credential required (ORDER_ENGINE_ADMIN_TOKEN): Authorization: Bearer <token>",
     404: "No such order",
+    409: "The order can no longer be cancelled: the detail names its status",
     413: "Request body over 16 KiB",
     415: "Content-Type is not application/json",
     422: "Idempotency-Key already used for a different request",

@@ -21,7 +21,7 @@ from order_engine.app.http.schemas import OrderSubmitMessage
 from order_engine.app.http.strict_body import reject_duplicate_keys
 from order_engine.app.live.stream import CLOSE_BAD_REQUEST, stream_order
 from order_engine.app.services import Services
-from order_engine.domain.errors import InvalidOrder, QueueUnavailable
+from order_engine.domain.errors import InvalidOrder, MarketUnavailable, QueueUnavailable
 
 log = structlog.get_logger("order_engine.ws")
 SUBMIT_TIMEOUT_S = 30
@@ -113,6 +113,9 @@ async def execute_over_ws(
         return
     except QueueUnavailable:
         await _reject(socket, CLOSE_TRY_AGAIN, "queue (Redis) unavailable; the order was not accepted, try again")
+        return
+    except MarketUnavailable as exc:
+        await _reject(socket, CLOSE_TRY_AGAIN, str(exc))
         return
     except Exception as exc:
         down = what_is_down(exc)

@@ -17,7 +17,14 @@ from order_engine.adapters.saq_queue import EXECUTE_TASK, FAILED_TTL_S, KEEPALIV
 from order_engine.adapters.sql.pool import create_pool
 from order_engine.adapters.sql.repository import SqlOrderRepository
 from order_engine.adapters.throttle import RedisStartThrottle
-from order_engine.app.bootstrap import bootstrap, mock_market, order_queue, redis_notifier, start_market_loop
+from order_engine.app.bootstrap import (
+    bootstrap,
+    mock_market,
+    order_queue,
+    redis_notifier,
+    resting_watch,
+    start_market_loop,
+)
 from order_engine.app.http.security import operator_guard
 from order_engine.app.runtime.gc_tuning import tune_gc
 from order_engine.app.runtime.logging import ExpectedErrors, configure_logging
@@ -54,6 +61,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         notifier=redis_notifier(settings, redis),
         venues=venues,
         chain=chain,
+        watch=resting_watch(settings, redis),
     )
     ctx["execute"] = engine.execute
     if settings.rate_limit:

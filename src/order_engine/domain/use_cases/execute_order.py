@@ -35,13 +35,16 @@ from order_engine.domain.events import (
     RoutingDecided,
     StatusWriter,
     SwapFoundOnChain,
+    WatchNotifyFailed,
 )
+from order_engine.domain.limits import effective_price
 from order_engine.domain.money import dec_str
 from order_engine.domain.order import Order
-from order_engine.domain.payloads import Built, Confirmed, Failed, Payload, Retry, Routed, Submitted
-from order_engine.domain.ports import Clock, DexVenue, OrderRepository, SwapExecutor, SwapRequest
+from order_engine.domain.payloads import Built, Confirmed, Failed, Payload, Rested, Retry, Routed, Submitted
+from order_engine.domain.ports import Clock, DexVenue, OrderRepository, RestingWatch, SwapExecutor, SwapRequest
 from order_engine.domain.quotes import Quote, min_amount_out, routing_reason, select_best
-from order_engine.domain.status import JOB_DRIVEN, STAGE, OrderStatus, Step
+from order_engine.domain.requests import floor_of
+from order_engine.domain.status import JOB_DRIVEN, STAGE, OrderStatus, OrderType, Step
 from order_engine.domain.tokens import Token, is_native_sol, token
 
 P = TypeVar("P")
@@ -56,6 +59,7 @@ class ExecuteOrder:
     clock: Clock
     max_attempts: int = 3
     retry_base_s: float = 2.0
+    watch: RestingWatch | None = None  # told when a limit order re-arms
     writer: StatusWriter = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -131,8 +135,11 @@ class ExecuteOrder:
             )
         best = select_best(quotes)
         expected, floor = self._floor(order, best.amount_out)
+        if order.order_type is OrderType.LIMIT and expected < floor:
+            return await self._rearm(order, attempt, best.amount_out, best.venue)
         unit = self._out_token(order).quantum
         if floor < unit:  # a fill of nothing would confirm: the client would pay fees for no output
+            assert order.slippage_bps is not None  # a limit's floor is at least one unit (checked at acceptance)
             raise AmountTooSmall(expected, floor, unit, order.token_out, order.slippage_bps)
         reason = routing_reason(best, quotes)
         amounts = {q.venue: {"price": dec_str(q.price), "amountOut": dec_str(q.amount_out)} for q in quotes}
@@ -151,7 +158,14 @@ class ExecuteOrder:
         routed = self._payload(order, OrderStatus.ROUTING, Routed)
         assert order.dex_used is not None
         chosen = routed.quote_of(order.dex_used)
+        if order.order_type is OrderType.LIMIT:  # a fresh quote: the market may have moved back since routing
+            venue = next(v for v in self.venues if v.name == order.dex_used)
+            chosen = await venue.quote(
+                order.token_in, order.token_out, order.amount_in, order_id=order.id, attempt=attempt
+            )
         expected, floor = self._floor(order, chosen.amount_out)
+        if order.order_type is OrderType.LIMIT and expected < floor:
+            return await self._rearm(order, attempt, chosen.amount_out, chosen.venue)
         fetch_started = time.perf_counter()
         blockhash = await self.chain.recent_blockhash()
         built = Built(
@@ -181,10 +195,32 @@ class ExecuteOrder:
         return out_token
 
     def _floor(self, order: Order, amount_out: Decimal) -> tuple[Decimal, Decimal]:
-        """(expected amount out in whole units, the slippage floor below it, rounded down to a unit)."""
+        """(expected amount out in whole units, the least the swap may return): the slippage floor below the
+        quote, rounded down to a unit; for a limit order, amountIn × limitPrice rounded up to a unit."""
         out_token = self._out_token(order)
         expected = out_token.round_down(amount_out)
+        if order.order_type is OrderType.LIMIT:
+            return expected, floor_of(order)
+        assert order.slippage_bps is not None
         return expected, min_amount_out(expected, order.slippage_bps, out_token.quantum)
+
+    async def _rearm(self, order: Order, attempt: int, amount_out: Decimal, venue: str) -> Order:
+        """The market moved back before the swap was sent: the limit order watches again, one arm later."""
+        assert order.arm is not None and order.limit_price is not None
+        price = effective_price(amount_out, order.amount_in)
+        rested = Rested(
+            arm=order.arm + 1,
+            limit_price=order.limit_price,
+            best_effective_price=price,
+            reason=f"market moved back: {venue} gives {dec_str(price)}, below the limit {dec_str(order.limit_price)}",
+        )
+        rearmed = await self._step(order, Step.REARM, attempt, rested, arm=order.arm + 1)
+        if self.watch is not None:
+            try:
+                await self.watch.rested(rearmed)
+            except Exception as exc:  # the watcher reconciles with PostgreSQL every few seconds
+                await self.events.emit(WatchNotifyFailed(order.id, repr(exc)))
+        return rearmed
 
     async def _submit(self, order: Order, attempt: int, *, look_up_first: bool) -> Order:
         if look_up_first and (existing := await self.chain.find(order.id)) is not None:

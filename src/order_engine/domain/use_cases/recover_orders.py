@@ -32,7 +32,7 @@ class RecoverOrders:
         stale = await self.repo.list_stale(updated_before=cutoff, limit=self.batch)
         scheduled = 0
         for order in stale:
-            if await self.queue.enqueue(order.id):
+            if await self.queue.enqueue(order.id, arm=order.arm):
                 scheduled += 1
                 idle_s = round((self.clock.now() - order.updated_at).total_seconds(), 1)
                 await self.events.emit(OrderRescheduled(order.id, order.status, idle_s))

@@ -1,7 +1,9 @@
-"""Use case: accept an order — validate, persist as pending, then enqueue.
+"""Use case: accept an order — validate, persist with its first entries, then hand it on.
 
-With an idempotency key, a request repeating one already accepted (same key, same validated
-request, within 24 h) gets that order back and enqueues nothing; the same key with another
+A market order is persisted `pending` and enqueued. A limit order is persisted with its acceptance decided
+against the market in the same INSERT: `waiting` (then the watcher is told), or, for IOC, `triggered` (then
+enqueued) or `expired`. With an idempotency key, a request repeating one already accepted (same key, same
+validated request, within 24 h) gets that order back and nothing else happens; the same key with another
 request is an IdempotencyConflict.
 """
 
@@ -9,10 +11,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 
 import attrs
 
-from order_engine.domain.errors import IdempotencyConflict, QueueUnavailable
+from order_engine.domain.errors import DexError, IdempotencyConflict, MarketUnavailable, QueueUnavailable
 from order_engine.domain.events import (
     CloseFailed,
     EnqueueFailed,
@@ -20,12 +23,25 @@ from order_engine.domain.events import (
     IdempotentReplay,
     OrderAccepted,
     StatusWriter,
+    WatchNotifyFailed,
 )
+from order_engine.domain.limits import effective_price, limit_floor
 from order_engine.domain.order import Order
-from order_engine.domain.payloads import Failed
-from order_engine.domain.ports import Clock, OrderQueue, OrderRepository
-from order_engine.domain.requests import IDEMPOTENCY_KEY_TTL, OrderRequest, fingerprint_of, new_order, validate
-from order_engine.domain.status import Step
+from order_engine.domain.payloads import Expired, Failed, Payload, Rested, Triggered
+from order_engine.domain.ports import Clock, MarketQuotes, OrderQueue, OrderRepository, RestingWatch
+from order_engine.domain.requests import (
+    DEFAULT_POLICY,
+    IDEMPOTENCY_KEY_TTL,
+    OrderRequest,
+    Policy,
+    fingerprint_of,
+    new_order,
+    validate,
+)
+from order_engine.domain.status import JOB_DRIVEN, OrderStatus, OrderType, Step, TimeInForce
+from order_engine.domain.tokens import token
+
+IOC_NOT_MET = "IOC: the limit was not met at acceptance"
 
 
 @attrs.frozen
@@ -41,6 +57,9 @@ class SubmitOrder:
     clock: Clock
     events: EventBus = attrs.field(factory=EventBus)
     new_id: Callable[[], uuid.UUID] = uuid.uuid4
+    market: MarketQuotes | None = None  # needed for limit orders
+    watch: RestingWatch | None = None
+    policy: Policy = DEFAULT_POLICY
 
     async def __call__(self, request: OrderRequest) -> Order:
         return (await self.accept(request)).order
@@ -48,11 +67,13 @@ class SubmitOrder:
     async def accept(self, request: OrderRequest) -> Submission:
         """Raises InvalidOrder before anything is written; the row is committed before the enqueue.
 
-        Raises IdempotencyConflict when the request's key is held by an order made from a different request.
+        Raises IdempotencyConflict when the request's key is held by an order made from a different request,
+        MarketUnavailable when an IOC limit cannot be decided (nothing written).
         """
-        request = validate(request)
         now = self.clock.now()
-        candidate = new_order(request, self.new_id(), now)
+        request = validate(request, now=now, policy=self.policy)
+        acceptance = await self._acceptance(request, now) if request.order_type == OrderType.LIMIT else None
+        candidate = new_order(request, self.new_id(), now, policy=self.policy, acceptance=acceptance)
         if request.idempotency_key is None:
             order = await self.repo.add(candidate)
         else:
@@ -63,12 +84,49 @@ class SubmitOrder:
                 await self.events.emit(IdempotentReplay(order))
                 return Submission(order, created=False)
         await self.events.emit(OrderAccepted(order))
-        try:
-            await self.queue.enqueue(order.id)
-        except Exception as exc:
-            await self._close_unqueued(order, exc)
-            raise QueueUnavailable(order.id, exc) from exc
+        if order.status in JOB_DRIVEN:
+            try:
+                await self.queue.enqueue(order.id, arm=order.arm)
+            except Exception as exc:
+                await self._close_unqueued(order, exc)
+                raise QueueUnavailable(order.id, exc) from exc
+        elif order.status is OrderStatus.WAITING:
+            await self._tell_watcher(order)
         return Submission(order, created=True)
+
+    async def _acceptance(self, request: OrderRequest, now: datetime) -> Payload:
+        """A limit order's second entry: how the market stands against its limit right now."""
+        if self.market is None:
+            raise RuntimeError("SubmitOrder needs a MarketQuotes port to accept limit orders")
+        assert request.limit_price is not None
+        tout = token(request.token_out)
+        assert tout is not None
+        floor = limit_floor(request.amount_in, request.limit_price, tout)
+        ioc = request.time_in_force == TimeInForce.IOC
+        try:
+            quotes = await self.market.quotes(request.token_in, request.token_out, request.amount_in)
+        except (DexError, OSError) as exc:
+            if ioc:
+                raise MarketUnavailable(exc) from exc
+            quotes = []  # a resting order does not need the market now: the watcher will judge it
+        best = max(quotes, key=lambda q: (q.amount_out, -q.fee_rate), default=None)
+        best_price = None if best is None else effective_price(best.amount_out, request.amount_in)
+        if not ioc:
+            return Rested(arm=1, limit_price=request.limit_price, best_effective_price=best_price)
+        if best is not None and best_price is not None and best.amount_out >= floor:
+            return Triggered(
+                venue=best.venue, effective_price=best_price, market_at=now, limit_price=request.limit_price
+            )
+        return Expired(reason=IOC_NOT_MET, limit_price=request.limit_price, best_effective_price=best_price)
+
+    async def _tell_watcher(self, order: Order) -> None:
+        """A lost notice only delays the trigger: the watcher reconciles with PostgreSQL every few seconds."""
+        if self.watch is None:
+            return
+        try:
+            await self.watch.rested(order)
+        except Exception as exc:
+            await self.events.emit(WatchNotifyFailed(order.id, repr(exc)))
 
     async def _close_unqueued(self, order: Order, exc: Exception) -> None:
         """No job will ever run this order: close it as failed so nothing sits in pending forever.
