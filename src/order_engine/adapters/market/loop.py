@@ -78,7 +78,8 @@ class MarketLoop:
 
     async def stop(self) -> None:
         """Stop ticking (a tick under way finishes first) and give the lease up, so another process takes over
-        at once. Cooperative: redis-py can swallow a cancellation that lands inside one of its own timeouts."""
+        at once. Cooperative, with cancelling only as the fallback: a cancellation delivered while a redis-py
+        (8.1) command was in flight was seen lost (the command returned normally and the loop ticked on)."""
         task, self._task = self._task, None
         if task is None:
             return
