@@ -227,6 +227,7 @@ def engine_env(backing: Backing, name: str, database_url: str, **overrides: Any)
         ORDER_ENGINE_DEX_SEED=prefix,
         ORDER_ENGINE_DEX_DRIFT_BPS="5",  # 10 sigma inside the 50 bps slippage: every order confirms
         ORDER_ENGINE_WORKER_CONCURRENCY="10",
+        ORDER_ENGINE_MARKET_VOLATILITY_BPS="0",  # no flow between orders: the numbers stay comparable with earlier runs
     )
     env.update(backing.code.env())
     env.update({k: str(v) for k, v in overrides.items()})

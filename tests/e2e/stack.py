@@ -118,7 +118,8 @@ def stack_env(database_url: str, redis_url: str, prefix: str, **overrides: str) 
         ORDER_ENGINE_API_RATE_LIMIT_PER_MIN="0",  # the tests poll hard from one address
         ORDER_ENGINE_DEX_DRIFT_BPS="5",  # 10 sigma inside the default 50 bps slippage: no random slippage failures
         ORDER_ENGINE_RATE_LIMIT="0",  # tests of the start-rate limit turn it on
-        ORDER_ENGINE_SIM_API="true",  # the simulator's routes (launches)
+        ORDER_ENGINE_MARKET_VOLATILITY_BPS="0",  # a market that moves only when traded; tests of the flow turn it on
+        ORDER_ENGINE_SIM_API="true",  # /api/sim, as `order-engine dev` has it; tests of it off turn it off
     )
     env.update(overrides)
     return env

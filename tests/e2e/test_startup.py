@@ -158,6 +158,30 @@ def test_dev_logs_is_up_only_once_the_api_answers(run: Callable[..., Proc]) -> N
     assert up["queue_ui"] == f"http://127.0.0.1:{port}/saq"
 
 
+def test_dev_turns_the_sim_api_on_unless_it_is_set(
+    run: Callable[..., Proc], migrated_database: str, redis_url: str, key_prefix: str
+) -> None:
+    """`order-engine dev` is for trying the engine out: its API has /api/sim unless ORDER_ENGINE_SIM_API is set
+    (`order-engine api` alone has not: tests/e2e/test_sim_api.py)."""
+    env = stack_env(migrated_database, redis_url, f"{key_prefix}-startup-dev-sim")
+    del env["ORDER_ENGINE_SIM_API"]  # the test stacks set it; a user's shell does not
+    move = {"pair": "SOL/USDC", "byBps": 100}
+    for setting, status in ((None, 200), ("false", 404)):
+        port = free_port()
+        proc = run(
+            "dev",
+            "--port",
+            str(port),
+            "--workers",
+            "0",
+            env={**env, **({"ORDER_ENGINE_SIM_API": setting} if setting else {})},
+        )
+        proc.wait_for(event("order-engine is up"))
+        answer = httpx.post(f"http://127.0.0.1:{port}/api/sim/market/move", json=move, timeout=10)
+        assert answer.status_code == status, (setting, answer.text)
+        proc.stop()
+
+
 def test_api_refuses_a_wildcard_bind_without_a_token(run: Callable[..., Proc]) -> None:
     port = free_port()
     proc = run("api", "--host", "0.0.0.0", "--port", str(port))

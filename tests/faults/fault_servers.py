@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -58,6 +59,14 @@ class RedisServer:
     def stop(self) -> None:
         self.kill()
         self.proc = None
+
+    def forget(self) -> None:
+        """Delete its data (the AOF) while it is down: the next start is empty, as a Redis without persistence
+        (or whose disk was lost) comes back."""
+        assert self.proc is None or self.proc.poll() is not None, "stop it first"
+        for path in self.data_dir.iterdir():
+            if path.name != "redis.log":
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 class PostgresControl:

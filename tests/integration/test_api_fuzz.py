@@ -49,7 +49,7 @@ def app_settings(migrated_url: str, redis_url: str, prefix: str) -> Settings:
         key_prefix=prefix,
         api_rate_limit_per_min=0,
         web_ui=False,
-        sim_api=True,  # the simulator's launches are fuzzed too
+        sim_api=True,  # /api/sim is fuzzed too (it moves only this prefix's pools; launches its tokens)
         log_level="WARNING",
         log_json=True,
     )

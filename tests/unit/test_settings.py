@@ -42,6 +42,8 @@ def test_every_setting_round_trips_through_the_environment(clean_env: pytest.Mon
         dex_drift_bps=3.0,
         dex_drift_mean_bps=-1.5,
         market_depth_scale=4.0,
+        market_volatility_bps=2.5,
+        market_tick_s=0.25,
         limit_max_age_s=3600.0,
         sniper_max_age_s=600.0,
         sniper_concurrency=3,
@@ -83,6 +85,10 @@ def test_every_setting_round_trips_through_the_environment(clean_env: pytest.Mon
         ({"ORDER_ENGINE_WS_PING_INTERVAL_S": "0"}, "ORDER_ENGINE_WS_PING_INTERVAL_S"),
         ({"ORDER_ENGINE_WS_PING_TIMEOUT_S": "-3"}, "ORDER_ENGINE_WS_PING_TIMEOUT_S"),
         ({"ORDER_ENGINE_WORKER_CONCURRENCY": "0"}, "concurrency"),
+        ({"ORDER_ENGINE_MARKET_VOLATILITY_BPS": "-1"}, "ORDER_ENGINE_MARKET_VOLATILITY_BPS"),
+        ({"ORDER_ENGINE_MARKET_VOLATILITY_BPS": "1001"}, "ORDER_ENGINE_MARKET_VOLATILITY_BPS"),
+        ({"ORDER_ENGINE_MARKET_TICK_S": "0"}, "ORDER_ENGINE_MARKET_TICK_S"),
+        ({"ORDER_ENGINE_MARKET_TICK_S": "0.01"}, "ORDER_ENGINE_MARKET_TICK_S"),
     ],
 )
 def test_invalid_values_are_refused_naming_the_variable(
@@ -115,6 +121,13 @@ def test_the_unguarded_bind_override_is_off_unless_set_by_its_exact_name(clean_e
     settings = Settings.from_env()
     assert settings.allow_unguarded_bind is True
     assert settings.as_env()["ORDER_ENGINE_ALLOW_UNGUARDED_BIND"] == "true"
+
+
+def test_the_market_moves_by_default_and_ticks_once_a_second(clean_env: pytest.MonkeyPatch) -> None:
+    settings = Settings.from_env()
+    assert (settings.market_volatility_bps, settings.market_tick_s) == (10.0, 1.0)
+    clean_env.setenv("ORDER_ENGINE_MARKET_VOLATILITY_BPS", "0")
+    assert Settings.from_env().market_volatility_bps == 0  # a market that moves only when traded
 
 
 def test_the_saq_job_timeout_is_the_attempt_timeout_plus_two_rate_limit_windows() -> None:

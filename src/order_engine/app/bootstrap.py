@@ -12,13 +12,16 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import attrs
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from redis.asyncio import Redis
 
 from order_engine.adapters.clock import SystemClock
+from order_engine.adapters.market.loop import MarketLoop
 from order_engine.adapters.market.pools import RedisPoolStore
 from order_engine.adapters.market.registry import RedisTokenRegistry, mint_for
+from order_engine.adapters.market.restore import restore_pools
 from order_engine.adapters.market.table import LAUNCH_FEE_BPS, VENUE_FEES_BPS, default_pools
 from order_engine.adapters.mock_dex.chain import RedisMockChain
 from order_engine.adapters.mock_dex.venue import default_venues
@@ -26,8 +29,10 @@ from order_engine.adapters.notifier import RedisStatusNotifier
 from order_engine.adapters.resting_watch import RedisRestingWatch
 from order_engine.adapters.saq_queue import SaqOrderQueue
 from order_engine.adapters.sql.launches import SqlLaunchStore
+from order_engine.adapters.sql.pool_snapshots import SqlPoolSnapshots
 from order_engine.app.listeners import broadcaster, event_bus
 from order_engine.app.settings import Settings
+from order_engine.domain.amm import Pool
 from order_engine.domain.events import EventBus, Listener
 from order_engine.domain.ports import (
     Clock,
@@ -151,16 +156,22 @@ def launcher(settings: Settings, registry: RedisTokenRegistry, pools: RedisPoolS
     )
 
 
-async def market_pools(settings: Settings, redis: Redis) -> RedisPoolStore:
-    """The venues' pools in Redis, created by whichever process starts first and never reset."""
+def market_table(settings: Settings) -> list[Pool]:
+    """The pools the market starts with (adapters/market/table.py)."""
+    return default_pools(seed=settings.dex_seed, depth_scale=Decimal(str(settings.market_depth_scale)))
+
+
+async def market_pools(settings: Settings, redis: Redis, db: asyncpg.Pool) -> RedisPoolStore:
+    """The venues' pools in Redis, created by whichever process starts first and never reset: those Redis lacks
+    come from the PostgreSQL snapshot, or from the starting table if never snapshotted (adapters/market/restore.py)."""
     pools = RedisPoolStore(redis, prefix=settings.key_prefix)
-    await pools.seed(default_pools(seed=settings.dex_seed, depth_scale=Decimal(str(settings.market_depth_scale))))
+    await restore_pools(pools, SqlPoolSnapshots(db, prefix=settings.key_prefix), market_table(settings))
     return pools
 
 
-async def mock_market(settings: Settings, redis: Redis) -> tuple[list[DexVenue], RedisMockChain]:
+async def mock_market(settings: Settings, redis: Redis, db: asyncpg.Pool) -> tuple[list[DexVenue], RedisMockChain]:
     """The mock Raydium and Meteora, quoting from their pools, and the mock chain whose swaps trade them."""
-    pools = await market_pools(settings, redis)
+    pools = await market_pools(settings, redis, db)
     venues = default_venues(
         pools, latency_scale=settings.dex_latency_scale, failure_rate=settings.dex_failure_rate, seed=settings.dex_seed
     )
@@ -175,6 +186,21 @@ async def mock_market(settings: Settings, redis: Redis) -> tuple[list[DexVenue],
         pools=pools,
     )
     return list(venues), chain
+
+
+def start_market_loop(settings: Settings, redis: Redis, db: asyncpg.Pool) -> MarketLoop:
+    """The market's own flow and its snapshots (adapters/market/loop.py), started on its own task: every process
+    that can tick the market starts one (only the lease's holder ticks); `await loop.stop()` gives the lease up."""
+    return MarketLoop(
+        RedisPoolStore(redis, prefix=settings.key_prefix),
+        redis,
+        prefix=settings.key_prefix,
+        seed=settings.dex_seed,
+        volatility_bps=settings.market_volatility_bps,
+        tick_s=settings.market_tick_s,
+        snapshots=SqlPoolSnapshots(db, prefix=settings.key_prefix),
+        table=market_table(settings),
+    ).start()
 
 
 def redis_notifier(settings: Settings, redis: Redis) -> RedisStatusNotifier:

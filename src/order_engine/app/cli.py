@@ -14,10 +14,12 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import structlog
 
+from order_engine.app.client.sim import add_sim_commands
 from order_engine.app.runtime.logging import configure_logging
 from order_engine.app.settings import Settings
 
@@ -160,6 +162,7 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
         if not settings.redis_url:
             overrides["redis_url"] = embedded.redis_url
         settings = Settings.from_env(**overrides)
+    settings = sim_api_unless_set(settings)
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
 
@@ -210,6 +213,11 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded.stop()
         log.info("order-engine stopped")
+
+
+def sim_api_unless_set(settings: Settings) -> Settings:
+    """`dev` is for trying the engine out: its children get the /api/sim routes unless ORDER_ENGINE_SIM_API says."""
+    return settings if os.environ.get("ORDER_ENGINE_SIM_API", "").strip() else replace(settings, sim_api=True)
 
 
 def _embedded() -> tuple[Any, Any]:
@@ -284,6 +292,7 @@ def parser() -> argparse.ArgumentParser:
         "watcher", help="run the trigger watcher (resting limit orders; one is active, others stand by)"
     ).set_defaults(func=cmd_watcher)
     sub.add_parser("migrate", help="upgrade the database schema to head").set_defaults(func=cmd_migrate)
+    add_sim_commands(sub)  # sim move …: a client of a running engine (app/client/)
     return p
 
 

@@ -30,6 +30,12 @@ def asyncpg_url(url: str) -> str:
     return urlunsplit(("postgresql+asyncpg", *parts[1:]))
 
 
+# The market loop: a tick's flow std-dev up to 10 % (past that a price could halve in a tick), and ticks between
+# 20 a second and one an hour.
+MAX_VOLATILITY_BPS = 1000.0
+MIN_TICK_S, MAX_TICK_S = 0.05, 3600.0
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = ""
@@ -46,6 +52,8 @@ class Settings:
     dex_drift_bps: float = 20.0
     dex_drift_mean_bps: float = 0.0
     market_depth_scale: float = 1.0
+    market_volatility_bps: float = 10.0
+    market_tick_s: float = 1.0
     log_level: str = "INFO"
     log_json: bool | None = None
     data_dir: Path = field(default_factory=lambda: Path(".data"))
@@ -65,11 +73,12 @@ class Settings:
     ws_ping_timeout_s: float = 20.0
     api_db_pool_size: int = 20
     loop_lag_warn_ms: float = 100.0
+    # The /api/sim routes (steer the market): off for `order-engine api`, on in `order-engine dev` and the tests.
+    sim_api: bool = False
     limit_max_age_s: float = 30 * 24 * 3600.0  # GTC limits expire after this; GTD ones must expire within it
     sniper_max_age_s: float = 24 * 3600.0  # a sniper expires after this by default, and must expire within it
     sniper_concurrency: int = 1  # snipers one worker process executes at once, on their own lane
     launch_fee_decay_s: float = 60.0  # Meteora's launch fee decays to its normal fee over this
-    sim_api: bool = False  # the simulator's routes (launches) exist only when on
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -88,6 +97,8 @@ class Settings:
             "dex_drift_bps": _env("ORDER_ENGINE_DEX_DRIFT_BPS", cls.dex_drift_bps, float),
             "dex_drift_mean_bps": _env("ORDER_ENGINE_DEX_DRIFT_MEAN_BPS", cls.dex_drift_mean_bps, float),
             "market_depth_scale": _env("ORDER_ENGINE_MARKET_DEPTH_SCALE", cls.market_depth_scale, float),
+            "market_volatility_bps": _env("ORDER_ENGINE_MARKET_VOLATILITY_BPS", cls.market_volatility_bps, float),
+            "market_tick_s": _env("ORDER_ENGINE_MARKET_TICK_S", cls.market_tick_s, float),
             "log_level": _env("ORDER_ENGINE_LOG_LEVEL", cls.log_level).upper(),
             "log_json": _env("ORDER_ENGINE_LOG_JSON", None, bool),
             "data_dir": Path(_env("ORDER_ENGINE_DATA_DIR", ".data")),
@@ -122,6 +133,10 @@ class Settings:
             raise ValueError("ORDER_ENGINE_DEX_FAILURE_RATE must be between 0 and 1")
         if self.market_depth_scale <= 0:
             raise ValueError("ORDER_ENGINE_MARKET_DEPTH_SCALE must be > 0")
+        if not 0 <= self.market_volatility_bps <= MAX_VOLATILITY_BPS:
+            raise ValueError(f"ORDER_ENGINE_MARKET_VOLATILITY_BPS must be between 0 and {MAX_VOLATILITY_BPS:g}")
+        if not MIN_TICK_S <= self.market_tick_s <= MAX_TICK_S:
+            raise ValueError(f"ORDER_ENGINE_MARKET_TICK_S must be between {MIN_TICK_S:g} and {MAX_TICK_S:g}")
         if self.dex_latency_scale < 0:
             raise ValueError("ORDER_ENGINE_DEX_LATENCY_SCALE must be >= 0")
         if self.rate_limit < 0 or self.rate_limit_window_s < 1:

@@ -34,11 +34,11 @@ from order_engine.app.bootstrap import (
 from order_engine.app.http.api_docs import openapi_config, redirect_to_trailing_slash
 from order_engine.app.http.errors import EXCEPTION_HANDLERS
 from order_engine.app.http.health import health, live
-from order_engine.app.http.launches import launches_controller
 from order_engine.app.http.market import MarketController
 from order_engine.app.http.orders import OrdersController
 from order_engine.app.http.schemas import StrictStructSchemaPlugin
 from order_engine.app.http.security import FailOpenRedisStore, api_rate_limit
+from order_engine.app.http.sim import sim_routes
 from order_engine.app.live.routes import execute_over_ws, watch_order
 from order_engine.app.live.streams import LiveStreams
 from order_engine.app.runtime.gc_tuning import tune_gc
@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             launch=launcher(settings, registry, store) if settings.sim_api else None,
         )
         try:
-            await market_pools(settings, redis)  # the worker seeds them too; an API may start first
+            await market_pools(settings, redis, pool)  # the worker seeds them too; an API may start first
         except RedisError as exc:
             log.warning("market pools not seeded at start-up (Redis unavailable)", error=repr(exc))
         try:
@@ -120,16 +120,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             log.info("api stopped")
 
     rate_limit = api_rate_limit(settings.api_rate_limit_per_min)
-    return Litestar(
-        route_handlers=[
-            OrdersController,
-            MarketController,
-            watch_order,
-            execute_over_ws,
-            health,
-            live,
-            *([launches_controller(settings.admin_token)] if settings.sim_api else []),
-        ],
+    app = Litestar(
+        route_handlers=[OrdersController, MarketController, watch_order, execute_over_ws, health, live],
         middleware=[redirect_to_trailing_slash("/saq"), *([rate_limit.middleware] if rate_limit else [])],
         stores=StoreRegistry(
             default_factory=lambda name: FailOpenRedisStore(redis, namespace=f"{settings.key_prefix}:store:{name}")
@@ -142,6 +134,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    for router in sim_routes(settings):  # /api/sim, only with ORDER_ENGINE_SIM_API
+        app.register(router)
+    return app
 
 
 def provide_services(state: State) -> Services:

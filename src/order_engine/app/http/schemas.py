@@ -206,6 +206,56 @@ class MarketPrices(msgspec.Struct):
     prices: list[PoolPrice]
 
 
+class MarketMoveIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Steer the market: trade the pools until `pair`'s mid price is `toPrice`, or has moved by `byBps`.
+
+    Exactly one of `toPrice` and `byBps`. `pair` reads as named: `SOL/USDC` is USDC per SOL, `USDC/SOL` its
+    inverse (SOL per USDC). `venue` null or absent moves every venue.
+    """
+
+    pair: Annotated[str, msgspec.Meta(max_length=33, examples=["SOL/USDC"], description="BASE/QUOTE as named")]
+    venue: Annotated[str, msgspec.Meta(max_length=32, examples=["raydium"])] | None = None
+    toPrice: (
+        Annotated[
+            msgspec.Raw,
+            msgspec.Meta(
+                description='The mid price to move to, in the pair as named: > 0, a plain decimal ("160"; a JSON'
+                " number in plain notation is read as written), within 1/10 000 and 100 times each venue's price",
+                examples=["160"],
+                extra_json_schema={"extra": {"one_of": [*PLAIN_DECIMAL_SCHEMA["one_of"], {"type": "null"}]}},
+            ),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET  # null counts as absent
+    byBps: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                gt=-10_000,
+                le=990_000,
+                examples=[500],
+                description="Move the pair's price by this many bps (500 = the base is worth 5 % more quote);"
+                " from -9999 (1/10 000 of the price) to 990000 (100 times)",
+            ),
+        ]
+        | None
+    ) = None
+
+
+class VenueMove(msgspec.Struct):
+    venue: str
+    before: DecimalString
+    price: DecimalString
+
+
+class MarketMoved(msgspec.Struct):
+    """Each venue's mid price before and after the move, in the pair as named."""
+
+    pair: str
+    at: Timestamp
+    prices: list[VenueMove]
+
+
 class BookLevel(msgspec.Struct):
     price: Annotated[DecimalString, msgspec.Meta(description="Quote per base (e.g. USDC per SOL)")]
     amount: Annotated[DecimalString, msgspec.Meta(description="Total amount the orders at this price sell")]
@@ -275,7 +325,7 @@ def problem_responses(*codes: int) -> dict[int, ResponseSpec]:
 
 PROBLEM_DESCRIPTIONS = {
     400: "Bad input: the detail and `field` name the body field, parameter or header at fault",
-    401: "Operator credential required (ORDER_ENGINE_ADMIN_TOKEN is set)",
+    401: "Operator credential required (ORDER_ENGINE_ADMIN_TOKEN): Authorization: Bearer <token>",
     404: "No such order",
     409: "Conflict: the order can no longer be cancelled (the detail names its status), or the symbol is taken",
     413: "Request body over 16 KiB",

@@ -32,7 +32,7 @@ async def serve(settings: Settings) -> None:
     saq_queue, sniper_queue = queues.get(settings.queue_name), queues.get(sniper_lane(settings.queue_name))
     registry = token_registry(settings, redis, pool)
     try:
-        pools = await market_pools(settings, redis)
+        pools = await market_pools(settings, redis, pool)  # Redis lacking them: from the snapshot
         engine = bootstrap(
             settings,
             repo=SqlOrderRepository(pool),

@@ -29,6 +29,7 @@ from order_engine.app.bootstrap import (
     order_queue,
     redis_notifier,
     resting_watch,
+    start_market_loop,
     token_registry,
 )
 from order_engine.app.http.security import operator_guard
@@ -66,11 +67,11 @@ async def startup(ctx: dict[str, Any]) -> None:
     logging.getLogger("saq").addFilter(ExpectedErrors(RetryLater, OrderFailed))
     snipers = ctx["worker"].queue.name == sniper_lane(settings.queue_name)
     concurrency = settings.sniper_concurrency if snipers else settings.worker_concurrency
-    # One connection per concurrent job, plus one for the recovery sweep.
-    pool = await create_pool(settings.sqlalchemy_url, max_size=concurrency + 1)
+    # One connection per concurrent job, plus one for the recovery sweep and one for the market's snapshots.
+    pool = await create_pool(settings.sqlalchemy_url, max_size=concurrency + 2)
     redis = redis_from_url(settings.redis_url)
     ctx["pool"], ctx["redis"] = pool, redis
-    venues, chain = await mock_market(settings, redis)
+    venues, chain = await mock_market(settings, redis, pool)
     registry = token_registry(settings, redis, pool)
     try:
         await registry.refresh()
@@ -103,6 +104,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         recovery_loop(recover, redis, f"{settings.key_prefix}:recovery-lock", settings.recovery_interval_s)
     )
     ctx["loop_lag"] = asyncio.create_task(watch_loop_lag(settings.loop_lag_warn_ms / 1000))
+    ctx["market"] = start_market_loop(settings, redis, pool)  # the market's own flow, ticked by one worker at a time
     tune_gc()
     log.info(
         "worker started",
@@ -138,6 +140,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     for task in ("recovery", "loop_lag"):
         if task in ctx:
             ctx[task].cancel()
+    if "market" in ctx:
+        await ctx["market"].stop()  # gives the market lease up: another worker ticks on at once
     if "pool" in ctx:
         await ctx["pool"].close()
     if "redis" in ctx:

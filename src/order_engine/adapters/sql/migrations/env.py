@@ -7,6 +7,7 @@ from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import AsyncEngine, async_engine_from_config
 
+from order_engine.adapters.sql.market_models import MarketPoolRow  # noqa: F401  (its table joins the metadata)
 from order_engine.adapters.sql.models import OrderRow
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@ from which it is restored when Redis has lost it. Keyed by the key prefix, as Re
 stacks) sharing a database never see each other's tokens.
 
 Revision ID: 0005_token_registry
-Revises: 0003_resting_orders
+Revises: 0004_market_state
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_token_registry"
-down_revision = "0003_resting_orders"
+down_revision = "0004_market_state"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,66 @@
+"""`order-engine sim …`: steer the simulation of a running engine through its /api/sim routes.
+
+    order-engine sim move SOL/USDC --to 160 [--venue raydium] [--url URL] [--admin-token T]
+    order-engine sim move SOL/USDC --by-bps 500
+
+Exit codes: 0 done; 2 a usage error or a 4xx answer (the API's message is printed); 4 the engine could not be
+reached, or answered 429 or 5xx (worth trying again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from order_engine.app.client.http import DEFAULT_URL, ApiError, EngineClient, Unreachable
+from order_engine.app.settings import Settings
+
+EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 2, 4
+
+
+def add_sim_commands(commands: Any) -> None:
+    """Add `sim` and its subcommands to the `order-engine` parser's subcommands."""
+    sim = commands.add_parser("sim", help="steer the market of a running engine (its /api/sim routes)")
+    actions = sim.add_subparsers(dest="sim_command", required=True)
+    move = actions.add_parser(
+        "move",
+        help="trade the pools until a pair's mid price is somewhere else",
+        description="Move PAIR's mid price (in the pair as named: SOL/USDC is USDC per SOL) on every venue, or one.",
+    )
+    move.add_argument("pair", metavar="PAIR", help="BASE/QUOTE, e.g. SOL/USDC (USDC/SOL means its inverse)")
+    target = move.add_mutually_exclusive_group(required=True)
+    target.add_argument("--to", dest="to_price", metavar="PRICE", help='the price to move to, e.g. "160"')
+    target.add_argument("--by-bps", type=int, metavar="BPS", help="move by this many bps (500 = 5 %% up)")
+    move.add_argument("--venue", help="raydium or meteora (default: every venue)")
+    move.add_argument("--url", help=f"the engine's API (default: ORDER_ENGINE_URL, else {DEFAULT_URL})")
+    move.add_argument("--admin-token", help="operator credential (default: ORDER_ENGINE_ADMIN_TOKEN)")
+    move.set_defaults(func=cmd_sim_move)
+
+
+def cmd_sim_move(settings: Settings, args: argparse.Namespace) -> int:
+    url = args.url or os.environ.get("ORDER_ENGINE_URL") or DEFAULT_URL
+    if not url.startswith(("http://", "https://")):
+        print(f"error: --url must be an http:// or https:// URL, got {url!r}", file=sys.stderr)
+        return EXIT_USAGE
+    token = args.admin_token if args.admin_token is not None else settings.admin_token
+    with EngineClient(url, admin_token=token) as client:
+        return run_move(client, args)
+
+
+def run_move(client: EngineClient, args: argparse.Namespace) -> int:
+    """The move, its lines on stdout (one per venue: before → after), or the error on stderr; the exit code."""
+    try:
+        moved = client.move_market(args.pair, to_price=args.to_price, by_bps=args.by_bps, venue=args.venue)
+    except Unreachable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except ApiError as exc:
+        hint = " (is ORDER_ENGINE_SIM_API on for that engine?)" if exc.status == 404 else ""
+        print(f"error: {exc.status} {exc.detail}{hint}", file=sys.stderr)
+        return EXIT_UNAVAILABLE if exc.retryable else EXIT_USAGE
+    arrow = "→" if (sys.stdout.encoding or "").lower().replace("-", "").startswith("utf") else "->"
+    for venue in moved["prices"]:
+        print(f"{moved['pair']} {venue['venue']}: {venue['before']} {arrow} {venue['price']}")
+    return EXIT_OK
