@@ -166,3 +166,25 @@ async def test_ticks_racing_swaps_lose_no_update(store: RedisPoolStore, make_loo
     assert loop.ticks >= 6 and len(fills) > 100, (loop.ticks, len(fills))
     assert final.version == loop.ticks + len(fills)  # every tick's trade and every swap: none lost
     assert len(set(fills)) == len(fills)
+
+
+async def test_a_launch_pool_is_not_traded_by_the_flow_before_its_opening(
+    store: RedisPoolStore, make_loop: LoopFactory
+) -> None:
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from order_engine.domain.launches import LaunchRequest, launch_pool
+
+    now = datetime.now(UTC)
+    later = LaunchRequest(
+        "PEPE2", 6, "raydium", "SOL", Decimal("0.000001"), Decimal("50"), opens_at=now + timedelta(hours=1)
+    )
+    opened = LaunchRequest("PEPE3", 6, "raydium", "SOL", Decimal("0.000001"), Decimal("50"))
+    assert await store.seed([launch_pool(r, now=now, fee_bps=30) for r in (later, opened)]) == 2
+    moving = make_loop(volatility_bps=10).start()
+    await asyncio.sleep(0.6)
+    await moving.stop()
+    assert moving.ticks >= 4
+    assert (await store.get("raydium", "PEPE2", "SOL")).version == 0  # closed: untouched
+    assert (await store.get("raydium", "PEPE3", "SOL")).version == moving.ticks  # open: it moves as the others

@@ -92,6 +92,15 @@ async def test_a_snapshot_is_exact_and_only_ever_moves_a_row_forward(pool: async
     assert await snapshots.save([]) == 0
 
 
+async def test_a_launch_pool_keeps_its_opening_and_fee_schedule_in_the_snapshot(
+    pool: asyncpg.Pool, prefix: str
+) -> None:
+    snapshots = SqlPoolSnapshots(pool, prefix=f"{prefix}-launch")
+    launch = Pool("meteora", "PEPE2", "SOL", 50 * 10**12, 50 * SOL, 6, 9, 20, 0, 1_800_000_000_000, 5000, 60_000)
+    assert await snapshots.save([launch]) == 1
+    assert await snapshots.load() == [launch]
+
+
 async def test_after_redis_loses_the_market_seeding_restores_the_snapshot_and_fresh_pools_from_the_table(
     pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings, prefix: str
 ) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 
 import structlog
 from redis.asyncio import Redis
@@ -134,7 +135,9 @@ class MarketLoop:
         pools = await self._read()
         if self.volatility_bps > 0 and pools:
             number = await self._redis.incr(self._tick_key)
-            trades = tick_trades(pools.values(), rng_for(self._seed, "market-flow", number), self.volatility_bps)
+            now = datetime.now(UTC)  # a launch pool before its opening is not traded, by the flow neither
+            tradable = [p for p in pools.values() if amm.is_open(p, now)]
+            trades = tick_trades(tradable, rng_for(self._seed, "market-flow", number), self.volatility_bps)
             for trade in trades:
                 try:
                     pools[(trade.venue, trade.base, trade.quote)] = await self._apply(trade)

@@ -30,3 +30,7 @@ class MarketPoolRow(DefaultBase):
     updated_at: Mapped[datetime] = mapped_column(
         DateTimeUTC(timezone=True), nullable=False, server_default=text("now()")
     )
+    # A launch pool's opening (Unix ms) and launch fee schedule (migration 0005); 0 for the others.
+    opens_at_ms: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    launch_fee_bps: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    fee_decay_ms: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")

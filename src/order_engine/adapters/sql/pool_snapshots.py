@@ -5,7 +5,8 @@ Rows are keyed by the Redis key prefix as well as venue and pair, so markets tha
 prefix (test stacks, a staging next to production) never restore each other's pools. One statement each way
 on the asyncpg pool. Reserves travel as decimal text and are stored as NUMERIC(78, 0),
 so they come back as the same ints to the unit. A save only ever moves a row forward: a writer holding an older
-version of a pool (a leader that lost its lease mid-tick) changes nothing.
+version of a pool (a leader that lost its lease mid-tick) changes nothing. A launch pool's opening and fee
+schedule travel with it (columns of migration 0005).
 """
 
 from __future__ import annotations
@@ -18,20 +19,24 @@ from order_engine.domain.amm import Pool
 
 _SAVE = """
 INSERT INTO market_pools (key_prefix, venue, base, quote, base_decimals, quote_decimals, fee_bps, base_reserve,
-                          quote_reserve, version, updated_at)
+                          quote_reserve, version, updated_at, opens_at_ms, launch_fee_bps, fee_decay_ms)
 SELECT $1, venue, base, quote, base_decimals, quote_decimals, fee_bps, base_reserve::numeric, quote_reserve::numeric,
-       version, now()
-FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::int[], $8::text[], $9::text[], $10::bigint[])
-  AS s(venue, base, quote, base_decimals, quote_decimals, fee_bps, base_reserve, quote_reserve, version)
+       version, now(), opens_at_ms, launch_fee_bps, fee_decay_ms
+FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::int[], $8::text[], $9::text[], $10::bigint[],
+            $11::bigint[], $12::bigint[], $13::bigint[])
+  AS s(venue, base, quote, base_decimals, quote_decimals, fee_bps, base_reserve, quote_reserve, version,
+       opens_at_ms, launch_fee_bps, fee_decay_ms)
 ON CONFLICT (key_prefix, venue, base, quote) DO UPDATE SET
   base_decimals = excluded.base_decimals, quote_decimals = excluded.quote_decimals, fee_bps = excluded.fee_bps,
   base_reserve = excluded.base_reserve, quote_reserve = excluded.quote_reserve, version = excluded.version,
-  updated_at = excluded.updated_at
+  updated_at = excluded.updated_at, opens_at_ms = excluded.opens_at_ms, launch_fee_bps = excluded.launch_fee_bps,
+  fee_decay_ms = excluded.fee_decay_ms
 WHERE market_pools.version < excluded.version
 """
 
 _LOAD = """
-SELECT venue, base, quote, base_decimals, quote_decimals, fee_bps, base_reserve::text, quote_reserve::text, version
+SELECT venue, base, quote, base_decimals, quote_decimals, fee_bps, base_reserve::text, quote_reserve::text, version,
+       opens_at_ms, launch_fee_bps, fee_decay_ms
 FROM market_pools WHERE key_prefix = $1 ORDER BY venue, base, quote
 """
 
@@ -57,6 +62,9 @@ class SqlPoolSnapshots:
             [str(p.base_reserve) for p in pools],
             [str(p.quote_reserve) for p in pools],
             [p.version for p in pools],
+            [p.opens_at_ms for p in pools],
+            [p.launch_fee_bps for p in pools],
+            [p.fee_decay_ms for p in pools],
         ]
         status = await self._pool.execute(_SAVE, self._prefix, *columns)  # "INSERT 0 <rows>"
         return int(status.rsplit(" ", 1)[-1])
@@ -75,6 +83,9 @@ class SqlPoolSnapshots:
                 quote_decimals=r["quote_decimals"],
                 fee_bps=r["fee_bps"],
                 version=r["version"],
+                opens_at_ms=r["opens_at_ms"],
+                launch_fee_bps=r["launch_fee_bps"],
+                fee_decay_ms=r["fee_decay_ms"],
             )
             for r in rows
         ]

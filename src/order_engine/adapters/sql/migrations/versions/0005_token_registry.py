@@ -1,6 +1,7 @@
 """The registry of launched tokens (the simulator's launches): the durable copy of `{prefix}:tokens` in Redis,
 from which it is restored when Redis has lost it. Keyed by the key prefix, as Redis is: deployments (and test
-stacks) sharing a database never see each other's tokens.
+stacks) sharing a database never see each other's tokens. The market's snapshot (`market_pools`, 0004) keeps
+a launch pool's opening and launch fee schedule, so a pool restored from it opens and decays as it would have.
 
 Revision ID: 0005_token_registry
 Revises: 0004_market_state
@@ -14,6 +15,8 @@ revision = "0005_token_registry"
 down_revision = "0004_market_state"
 branch_labels = None
 depends_on = None
+
+LAUNCH_COLUMNS = ("opens_at_ms", "launch_fee_bps", "fee_decay_ms")  # as domain/amm.Pool names them (0: none)
 
 
 def upgrade() -> None:
@@ -31,7 +34,11 @@ def upgrade() -> None:
         sa.Column("launched_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("key_prefix", "mint", name="uq_launched_tokens_mint"),
     )
+    for column in LAUNCH_COLUMNS:
+        op.add_column("market_pools", sa.Column(column, sa.BigInteger(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
+    for column in reversed(LAUNCH_COLUMNS):
+        op.drop_column("market_pools", column)
     op.drop_table("launched_tokens")
