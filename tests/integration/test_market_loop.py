@@ -188,3 +188,30 @@ async def test_a_launch_pool_is_not_traded_by_the_flow_before_its_opening(
     assert moving.ticks >= 4
     assert (await store.get("raydium", "PEPE2", "SOL")).version == 0  # closed: untouched
     assert (await store.get("raydium", "PEPE3", "SOL")).version == moving.ticks  # open: it moves as the others
+
+
+async def test_the_leader_launches_a_random_token_every_so_often(
+    store: RedisPoolStore, make_loop: LoopFactory, redis: aioredis.Redis, prefix: str
+) -> None:
+    from order_engine.adapters.clock import SystemClock
+    from order_engine.adapters.market.registry import RedisTokenRegistry, mint_for
+    from order_engine.adapters.market.table import VENUE_FEES_BPS
+    from order_engine.domain.tokens import forget_launched
+    from order_engine.domain.use_cases.launch_token import LaunchToken
+
+    registry = RedisTokenRegistry(redis, prefix=prefix)
+    launch = LaunchToken(registry, store, SystemClock(), lambda s: mint_for(s, prefix), VENUE_FEES_BPS)
+    try:
+        loop = make_loop(volatility_bps=0, launch=launch, launch_every_s=0.25).start()
+        await asyncio.sleep(1.2)
+        await loop.stop()
+        launched = {k.decode() for k in await redis.hkeys(registry.key)}
+        assert 2 <= loop.launches == len(launched) <= 5
+        pools = {p.base for p in await store.all() if p.quote == "SOL"}
+        assert launched <= pools  # each with its pool
+        quiet = make_loop(volatility_bps=0, launch=launch, launch_every_s=0).start()
+        await asyncio.sleep(0.5)
+        await quiet.stop()
+        assert quiet.launches == 0
+    finally:
+        forget_launched()

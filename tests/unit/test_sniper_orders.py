@@ -382,3 +382,17 @@ def test_a_rebuild_indexes_snipers_with_the_limits():
     assert [o.id for o in index.snipers_wanting("PEPE2")] == [first.id, second.id] and len(index) == 3
     assert index.wanted() == {"PEPE2"} and index.remove(first.id) == first
     assert [o.id for o in index.snipers_wanting("PEPE2")] == [second.id]
+
+
+def test_random_launches_are_valid_and_a_function_of_the_rng():
+    import random
+
+    from order_engine.adapters.market.launch_flow import random_launch
+
+    draws = [random_launch(random.Random(n), T0) for n in range(200)]
+    assert draws[:5] == [random_launch(random.Random(n), T0) for n in range(5)]
+    for request in draws:
+        assert validate_launch(request, now=T0) == request  # valid, and already in normal form
+    assert {r.venue for r in draws} == {"raydium", "meteora"}
+    assert any(r.opens_at is None for r in draws) and any(r.opens_at is not None for r in draws)
+    assert any(not r.mint_authority_revoked for r in draws) and all(r.quote_token == "SOL" for r in draws)

@@ -200,6 +200,12 @@ def start_market_loop(settings: Settings, redis: Redis, db: asyncpg.Pool) -> Mar
         tick_s=settings.market_tick_s,
         snapshots=SqlPoolSnapshots(db, prefix=settings.key_prefix),
         table=market_table(settings),
+        launch=launcher(
+            settings, token_registry(settings, redis, db), RedisPoolStore(redis, prefix=settings.key_prefix)
+        )
+        if settings.market_launch_every_s > 0
+        else None,
+        launch_every_s=settings.market_launch_every_s,
     ).start()
 
 

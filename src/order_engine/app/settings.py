@@ -79,6 +79,7 @@ class Settings:
     sniper_max_age_s: float = 24 * 3600.0  # a sniper expires after this by default, and must expire within it
     sniper_concurrency: int = 1  # snipers one worker process executes at once, on their own lane
     launch_fee_decay_s: float = 60.0  # Meteora's launch fee decays to its normal fee over this
+    market_launch_every_s: float = 0.0  # the market leader launches a random token this often (0 = never)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -121,6 +122,7 @@ class Settings:
             "sniper_max_age_s": _env("ORDER_ENGINE_SNIPER_MAX_AGE_S", cls.sniper_max_age_s, float),
             "sniper_concurrency": _env("ORDER_ENGINE_SNIPER_CONCURRENCY", cls.sniper_concurrency, int),
             "launch_fee_decay_s": _env("ORDER_ENGINE_LAUNCH_FEE_DECAY_S", cls.launch_fee_decay_s, float),
+            "market_launch_every_s": _env("ORDER_ENGINE_MARKET_LAUNCH_EVERY_S", cls.market_launch_every_s, float),
             "sim_api": _env("ORDER_ENGINE_SIM_API", False, bool),
         }
         values.update(overrides)
@@ -149,6 +151,8 @@ class Settings:
             raise ValueError("ORDER_ENGINE_LIMIT_MAX_AGE_S must be > 0")
         if self.sniper_max_age_s <= 0 or self.launch_fee_decay_s < 0:
             raise ValueError("ORDER_ENGINE_SNIPER_MAX_AGE_S must be > 0 and ORDER_ENGINE_LAUNCH_FEE_DECAY_S >= 0")
+        if self.market_launch_every_s < 0:
+            raise ValueError("ORDER_ENGINE_MARKET_LAUNCH_EVERY_S must be >= 0 (0 = never)")
         if self.sniper_concurrency < 1:
             raise ValueError("ORDER_ENGINE_SNIPER_CONCURRENCY must be >= 1")
         if self.worker_concurrency < 1 or self.max_attempts < 1:

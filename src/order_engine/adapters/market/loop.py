@@ -24,19 +24,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 import structlog
 from redis.asyncio import Redis
 
 from order_engine.adapters.market.flow import FlowTrade, tick_trades
+from order_engine.adapters.market.launch_flow import random_launch
 from order_engine.adapters.market.lease import Lease
 from order_engine.adapters.market.pools import PoolContention, RedisPoolStore
 from order_engine.adapters.market.restore import PoolSnapshots, pool_key, restore_pools
 from order_engine.adapters.mock_dex.prices import rng_for
 from order_engine.domain import amm
 from order_engine.domain.amm import Pool
+from order_engine.domain.errors import DomainError
+from order_engine.domain.launches import LaunchRequest
 
 log = structlog.get_logger("order_engine.market")
 
@@ -57,6 +61,8 @@ class MarketLoop:
         lease_ttl_s: float = LEASE_TTL_S,
         snapshots: PoolSnapshots | None = None,
         table: Sequence[Pool] = (),
+        launch: Callable[[LaunchRequest], Awaitable[object]] | None = None,
+        launch_every_s: float = 0.0,
     ) -> None:
         self.store = store
         self.lease = Lease(redis, f"{prefix}:market:lease", lease_ttl_s)
@@ -71,6 +77,12 @@ class MarketLoop:
         self._saved: dict[tuple[str, str, str], int] = {}  # the version this loop last snapshotted, per pool
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # Random launches for demos (ORDER_ENGINE_MARKET_LAUNCH_EVERY_S; 0 = never), by the leader only.
+        self._launch = launch
+        self.launch_every_s = launch_every_s
+        self._launch_key = f"{prefix}:market:launches"
+        self._last_launch = time.monotonic()
+        self.launches = 0  # launches this loop made
 
     def start(self) -> MarketLoop:
         self._stopping = asyncio.Event()
@@ -145,8 +157,26 @@ class MarketLoop:
                     log.warning("market flow skipped a busy pool", venue=trade.venue, error=str(exc))
             log.debug("market tick", tick=number, trades=len(trades))
         await self._snapshot(pools.values())
+        await self._maybe_launch()
         self.ticks += 1
         return list(pools.values())
+
+    async def _maybe_launch(self) -> None:
+        """Launch a random token if one is due (the launch number, kept in Redis, draws it from the seed)."""
+        if self._launch is None or self.launch_every_s <= 0:
+            return
+        if time.monotonic() - self._last_launch < self.launch_every_s:
+            return
+        self._last_launch = time.monotonic()
+        number = await self._redis.incr(self._launch_key)
+        request = random_launch(rng_for(self._seed, "market-launch", number), datetime.now(UTC))
+        try:
+            await self._launch(request)
+        except DomainError as exc:  # a symbol drawn twice (409) or refused: the next one is another draw
+            log.info("random launch skipped", symbol=request.symbol, reason=str(exc))
+            return
+        self.launches += 1
+        log.info("random launch", symbol=request.symbol, venue=request.venue, number=number)
 
     async def _read(self) -> dict[tuple[str, str, str], Pool]:
         pools = {pool_key(p): p for p in await self.store.all()}
