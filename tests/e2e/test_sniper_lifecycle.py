@@ -312,6 +312,25 @@ async def test_a_launch_while_no_watcher_runs_fires_the_sniper_when_one_takes_ov
     assert [e["status"] for e in done["statusHistory"]] == FILLED
 
 
+async def test_the_cli_launches_a_token_a_sniper_waits_for_and_says_409_again(snipers: Stack) -> None:
+    """`order-engine sim launch` (the README's walk-through): the sniper armed first fills; the same symbol again
+    exits 2 with the API's message."""
+    name = symbol()
+    async with httpx.AsyncClient(base_url=snipers.base_url, timeout=10) as client:
+        order_id = await submit(client, sniper_body(name))
+
+        def launch() -> subprocess.CompletedProcess[str]:
+            command = cli("sim", "launch", name, "--price", "0.000001", "--liquidity", "50", "--url", snipers.base_url)
+            return subprocess.run(command, env=snipers.env, capture_output=True, text=True, timeout=30)
+
+        first = await asyncio.to_thread(launch)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.startswith(f"launched {name} (mint ") and f"pool {name}/SOL on raydium" in first.stdout
+        await wait_for(client, order_id, "confirmed")
+        again = await asyncio.to_thread(launch)
+    assert again.returncode == 2 and "409" in again.stderr and name in again.stderr, again.stderr
+
+
 @pytest.fixture(scope="module")
 def lane_database(database_url: str, redis_url: str) -> Iterator[str]:
     """A second database of the module's own, for the rate-limited stack (its watcher must not see the first's)."""

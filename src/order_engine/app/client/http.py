@@ -58,6 +58,10 @@ class EngineClient:
         body.update({"toPrice": to_price} if to_price is not None else {"byBps": by_bps})
         return self._post("/api/sim/market/move", body)
 
+    def launch(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /api/sim/launches: `{"symbol", "mint", "venue", "pool", "opensAt"}`."""
+        return self._post("/api/sim/launches", body)
+
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
             response = self._http.post(path, json=body)

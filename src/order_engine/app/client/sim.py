@@ -2,6 +2,7 @@
 
     order-engine sim move SOL/USDC --to 160 [--venue raydium] [--url URL] [--admin-token T]
     order-engine sim move SOL/USDC --by-bps 500
+    order-engine sim launch PEPE2 --venue raydium --quote SOL --price 0.000001 --liquidity 50 [--opens-in 30s]
 
 Exit codes: 0 done; 2 a usage error or a 4xx answer (the API's message is printed); 4 the engine could not be
 reached, or answered 429 or 5xx (worth trying again).
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from order_engine.app.client.http import DEFAULT_URL, ApiError, EngineClient, Unreachable
@@ -37,6 +39,74 @@ def add_sim_commands(commands: Any) -> None:
     move.add_argument("--url", help=f"the engine's API (default: ORDER_ENGINE_URL, else {DEFAULT_URL})")
     move.add_argument("--admin-token", help="operator credential (default: ORDER_ENGINE_ADMIN_TOKEN)")
     move.set_defaults(func=cmd_sim_move)
+
+    launch = actions.add_parser(
+        "launch",
+        help="launch a new token with its first pool (snipers waiting for it fire)",
+        description="Register SYMBOL and create its pool on one venue against --quote, at --price (quote per token).",
+    )
+    launch.add_argument("symbol", metavar="SYMBOL", help="2-10 ASCII letters or digits, e.g. PEPE2")
+    launch.add_argument("--venue", default="raydium", help="raydium (default) or meteora")
+    launch.add_argument("--quote", default="SOL", help="the pool's other side: SOL (default), USDC or USDT")
+    launch.add_argument("--price", required=True, help='quote per one token, e.g. "0.000001"')
+    launch.add_argument("--liquidity", required=True, help='quote tokens on the pool\'s quote side, e.g. "50"')
+    launch.add_argument("--decimals", type=int, default=6, help="the token's decimals (default 6)")
+    launch.add_argument("--mint-authority-kept", action="store_true", help="do not revoke the mint authority")
+    launch.add_argument("--freeze-authority-kept", action="store_true", help="do not revoke the freeze authority")
+    opens = launch.add_mutually_exclusive_group()
+    opens.add_argument("--opens-in", metavar="DURATION", help="tradable only after this long: 90s, 5m, 2h")
+    opens.add_argument("--opens-at", metavar="TIME", help="tradable only from this RFC 3339 time")
+    launch.add_argument("--url", help=f"the engine's API (default: ORDER_ENGINE_URL, else {DEFAULT_URL})")
+    launch.add_argument("--admin-token", help="operator credential (default: ORDER_ENGINE_ADMIN_TOKEN)")
+    launch.set_defaults(func=cmd_sim_launch)
+
+
+def duration_s(text: str) -> float:
+    """`90s`, `5m`, `2h` (or plain seconds) as seconds; ValueError otherwise."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    value = float(number)
+    if not value >= 0:
+        raise ValueError(text)
+    return value * units[unit]
+
+
+def cmd_sim_launch(settings: Settings, args: argparse.Namespace) -> int:
+    url = args.url or os.environ.get("ORDER_ENGINE_URL") or DEFAULT_URL
+    opens_at = args.opens_at
+    if args.opens_in is not None:
+        try:
+            opens_at = (datetime.now(UTC) + timedelta(seconds=duration_s(args.opens_in))).isoformat()
+        except ValueError:
+            print(f"error: --opens-in must be a duration such as 90s, 5m or 2h, got {args.opens_in!r}", file=sys.stderr)
+            return EXIT_USAGE
+    body = {
+        "symbol": args.symbol,
+        "venue": args.venue,
+        "quoteToken": args.quote,
+        "initialPrice": args.price,
+        "liquidity": args.liquidity,
+        "decimals": args.decimals,
+        "mintAuthorityRevoked": not args.mint_authority_kept,
+        "freezeAuthorityRevoked": not args.freeze_authority_kept,
+        "opensAt": opens_at,
+    }
+    token = args.admin_token if args.admin_token is not None else settings.admin_token
+    with EngineClient(url, admin_token=token) as client:
+        try:
+            launched = client.launch(body)
+        except Unreachable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
+        except ApiError as exc:
+            hint = " (is ORDER_ENGINE_SIM_API on for that engine?)" if exc.status == 404 else ""
+            print(f"error: {exc.status} {exc.detail}{hint}", file=sys.stderr)
+            return EXIT_UNAVAILABLE if exc.retryable else EXIT_USAGE
+    opening = f", opens {launched['opensAt']}" if launched.get("opensAt") else ""
+    print(
+        f"launched {launched['symbol']} (mint {launched['mint']}): pool {launched['pool']} on {launched['venue']}{opening}"
+    )
+    return EXIT_OK
 
 
 def cmd_sim_move(settings: Settings, args: argparse.Namespace) -> int:
