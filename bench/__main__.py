@@ -26,11 +26,11 @@ import psutil
 
 from bench import baselines, ceiling, costs, profile, report
 from bench.context import Context
-from bench.scenarios import accept, engine, live, realistic, resting
+from bench.scenarios import accept, engine, live, realistic, resting, snipers
 from bench.stack import ROOT, Backing
 
-FULL = ["ceiling", "baselines", "accept", "engine", "realistic", "live", "resting", "costs", "profile"]
-QUICK = ["ceiling", "baselines", "accept", "engine", "realistic", "live", "resting"]
+FULL = ["ceiling", "baselines", "accept", "engine", "realistic", "live", "resting", "snipers", "costs", "profile"]
+QUICK = ["ceiling", "baselines", "accept", "engine", "realistic", "live", "resting", "snipers"]
 
 
 class _OtherCpu:
@@ -111,6 +111,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     r["live"] = await live.run(ctx)
                 elif name == "resting":
                     r["resting"] = await resting.run(ctx)
+                elif name == "snipers":
+                    r["snipers"] = await snipers.run(ctx)
                 elif name == "costs":
                     r["costs"] = await costs.run(ctx)
                 elif name == "profile":

@@ -529,7 +529,7 @@ def markdown(r: dict[str, Any], chart_rel: str, previous: str | None) -> str:
             " snapshot, by close code.)\n"
         )
 
-    if "resting" in r:
+    if "resting" in r or "snipers" in r:
         w(report_resting.section(r))
 
     if "baselines" in r:

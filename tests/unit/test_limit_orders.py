@@ -281,3 +281,14 @@ async def test_a_met_limit_executes_with_its_floor_as_the_minimum_out():
     assert built["minAmountOut"] == "198.000000" and built["slippageBps"] is None
     assert [s.min_amount_out for s in chain.swaps.values()] == [D("198.000000")]
     assert done.order_type is OrderType.LIMIT
+
+
+def test_triggers_are_written_in_growing_chunks_in_order():
+    from order_engine.domain.use_cases.resting import chunks
+
+    sizes = [len(c) for c in chunks(list(range(1000)))]
+    assert sizes == [16, 32, 64, 128, 256, 504] and [x for c in chunks(list(range(1000))) for x in c] == list(
+        range(1000)
+    )
+    assert [len(c) for c in chunks(list(range(3000)))][-3:] == [512, 512, 456]
+    assert list(chunks([])) == []

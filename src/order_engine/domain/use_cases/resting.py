@@ -8,7 +8,8 @@ recovery sweep, which re-schedules `triggered` orders (never `waiting` ones).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 import attrs
 
@@ -17,6 +18,19 @@ from order_engine.domain.order import Order
 from order_engine.domain.payloads import Expired, Triggered
 from order_engine.domain.ports import Clock, OrderQueue, OrderRepository
 from order_engine.domain.status import OrderStatus, Step
+
+T = TypeVar("T")
+
+
+FIRST_CHUNK, MAX_CHUNK = 16, 512
+
+
+def chunks(items: Sequence[T], first: int = FIRST_CHUNK, most: int = MAX_CHUNK) -> Iterator[Sequence[T]]:
+    """`items` in order, in slices of `first`, twice that, … up to `most` each."""
+    start, size = 0, first
+    while start < len(items):
+        yield items[start : start + size]
+        start, size = start + size, min(size * 2, most)
 
 
 @attrs.define
@@ -27,15 +41,22 @@ class TriggerOrders:
     events: EventBus = attrs.field(factory=EventBus)
 
     async def __call__(self, hits: Sequence[tuple[Order, Triggered]]) -> list[Order]:
-        """`waiting → triggered` for each (order, what met its condition), then a job for each that moved."""
+        """`waiting → triggered` for each (order, what met its condition), then a job for each that moved.
+
+        In chunks that grow (16, 32, … 512), in the order given: the first jobs are queued after a small write,
+        not after a thousand rows, and the rest still share a statement per chunk.
+        """
         now = self.clock.now()
-        changes = [o.change(Step.TRIGGER, now, attempt=o.attempts, payload=p) for o, p in hits]
-        triggered = await StatusWriter(self.repo, self.events).apply_many(changes)
-        for order in triggered:
-            try:
-                await self.queue.enqueue(order.id, arm=order.arm, order_type=order.order_type)
-            except Exception as exc:
-                await self.events.emit(TriggeredNotQueued(order.id, repr(exc)))
+        writer = StatusWriter(self.repo, self.events)
+        triggered: list[Order] = []
+        for part in chunks(hits):
+            changes = [o.change(Step.TRIGGER, now, attempt=o.attempts, payload=p) for o, p in part]
+            for order in await writer.apply_many(changes):
+                triggered.append(order)
+                try:
+                    await self.queue.enqueue(order.id, arm=order.arm, order_type=order.order_type)
+                except Exception as exc:
+                    await self.events.emit(TriggeredNotQueued(order.id, repr(exc)))
         return triggered
 
 
