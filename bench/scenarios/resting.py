@@ -88,17 +88,19 @@ async def _post_all(client: HttpClient, bodies: list[bytes]) -> list[str]:
 
 
 async def _indexed(redis: aioredis.Redis, stack: Stack, conn: asyncpg.Connection, timeout_s: float = 60) -> int:
-    """Until the active watcher holds every order PostgreSQL has waiting (its status is refreshed every second);
-    returns that number."""
+    """Until the active watcher holds every order PostgreSQL has waiting, by a status it wrote after this call
+    began (it refreshes it every second: an older one could match by chance); returns that number."""
+    since = time.time()
     deadline = time.monotonic() + timeout_s
     while True:
         waiting = await conn.fetchval("select count(*) from orders where status = 'waiting'")
-        raw = await redis.hget(f"{stack.prefix}:watcher:status", "resting")
-        if raw is not None and int(raw) == waiting:
+        status = {k.decode(): v.decode() for k, v in (await redis.hgetall(f"{stack.prefix}:watcher:status")).items()}
+        fresh = status and datetime.fromisoformat(status["at"]).timestamp() > since
+        if fresh and int(status["resting"]) == waiting:
             return int(waiting)
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the watcher reports {raw!r} resting orders, PostgreSQL has {waiting} waiting")
-        await asyncio.sleep(0.2)
+            raise TimeoutError(f"the watcher reports {status.get('resting')!r} resting orders, PostgreSQL {waiting}")
+        await asyncio.sleep(0.1)
 
 
 async def _entry_times(conn: asyncpg.Connection, ids: list[str], status: str) -> list[float]:
