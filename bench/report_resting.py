@@ -122,7 +122,7 @@ def _sniper_section(r: dict[str, Any]) -> str:
     lines.append(
         f"| each launch → first routing (ms) | {', '.join(str(v) for v in x['launch_to_first_routing_each_ms'])} |"
     )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n"
 
 
 def _resting_section(r: dict[str, Any]) -> str:
@@ -142,4 +142,4 @@ def _resting_section(r: dict[str, Any]) -> str:
     ]
     for name, value, _ in _resting_targets(r):
         lines.append(f"| {name} | {value} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n"

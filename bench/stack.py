@@ -227,6 +227,9 @@ def engine_env(backing: Backing, name: str, database_url: str, **overrides: Any)
         ORDER_ENGINE_DEX_SEED=prefix,
         ORDER_ENGINE_DEX_DRIFT_BPS="5",  # 10 sigma inside the 50 bps slippage: every order confirms
         ORDER_ENGINE_WORKER_CONCURRENCY="10",
+        # Deep pools: thousands of same-way orders on one pool would otherwise move its price past the 50 bps
+        # slippage (an engine run at c50 failed a third of its orders on slippage at depth 1).
+        ORDER_ENGINE_MARKET_DEPTH_SCALE="1000",
         ORDER_ENGINE_MARKET_VOLATILITY_BPS="0",  # no flow between orders: the numbers stay comparable with earlier runs
     )
     env.update(backing.code.env())

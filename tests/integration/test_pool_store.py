@@ -275,3 +275,30 @@ async def test_every_creation_and_change_lands_on_the_events_stream(
             "quote_reserve": str(after.quote_reserve),
         },
     ]
+
+
+async def test_concurrent_reads_share_one_round_trip_and_each_gets_the_pool(
+    store: RedisPoolStore, redis: aioredis.Redis
+) -> None:
+    """Both venues' quotes of every order in flight read in the same turn of the loop: one pipeline, each key
+    once; a later read is a round trip of its own and sees a change made in between."""
+    pools = [sol_usdc("raydium"), sol_usdc("meteora", usdc=1_600_000)]
+    await store.seed(pools)
+    before = store._reads.round_trips  # noqa: SLF001
+    got = await asyncio.gather(*(store.get(v, "SOL", "USDC") for v in ("raydium", "meteora") * 10))
+    assert got == [*pools] * 10
+    assert store._reads.round_trips == before + 1  # noqa: SLF001
+    fill = await store.trade("raydium", "SOL", "USDC", SOL_UNITS)
+    after = await store.get("raydium", "SOL", "USDC")
+    assert after is not None and after.version == fill.version == 1
+    assert store._reads.round_trips == before + 2  # noqa: SLF001
+
+
+async def test_a_failed_coalesced_read_fails_every_reader(redis_url: str, prefix: str) -> None:
+    broken = aioredis.Redis.from_url(redis_url.rsplit(":", 1)[0] + ":1/0", socket_connect_timeout=0.5)
+    store = RedisPoolStore(broken, prefix=prefix)
+    try:
+        results = await asyncio.gather(*(store.get("raydium", "SOL", "USDC") for _ in range(3)), return_exceptions=True)
+    finally:
+        await broken.aclose()
+    assert len(results) == 3 and all(isinstance(r, OSError | aioredis.ConnectionError) for r in results), results

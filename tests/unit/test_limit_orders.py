@@ -292,3 +292,33 @@ def test_triggers_are_written_in_growing_chunks_in_order():
     )
     assert [len(c) for c in chunks(list(range(3000)))][-3:] == [512, 512, 456]
     assert list(chunks([])) == []
+
+
+class FallingVenue(ScriptedVenue):
+    """Quotes `price` once, then `later` on every quote after (the market moving back between routing and
+    building)."""
+
+    def __init__(self, name: str, fee: str, price: str, later: str) -> None:
+        super().__init__(name, fee, price)
+        self.later = D(later)
+
+    async def quote(self, *args, **kwargs):
+        quote = await super().quote(*args, **kwargs)
+        self.price = self.later
+        return quote
+
+
+async def test_a_limit_whose_fresh_quote_at_building_misses_re_arms_from_routing_and_sends_nothing():
+    repo, clock, watch = InMemoryOrderRepository(), FakeClock(), FakeWatch()
+    order = resting("99")  # 2 SOL: the floor is 198 USDC
+    repo.put(order)
+    order = await repo.apply(order.change(Step.TRIGGER, clock.now(), attempt=0, payload=Triggered("r", D(100), T0)))
+    venue = FallingVenue("raydium", "0.003", "100", later="99")  # 199.4 at routing, 197.406 at building
+    chain = FakeChain(executed_price=D("99.7"), amount_out=D("199.4"))
+    left = await ExecuteOrder(repo=repo, venues=[venue], chain=chain, events=EventBus(), clock=clock, watch=watch)(
+        order.id, 1
+    )
+    assert [e.status for e in left.status_history] == [S.PENDING, S.WAITING, S.TRIGGERED, S.ROUTING, S.WAITING]
+    assert left.arm == 2 and chain.swaps == {} and watch.notices == [("rest", order.id, 2)]
+    assert venue.calls == [1, 1]  # routing, then the fresh quote at building
+    assert payload_to_dict(left.status_history[-1].payload)["reason"].startswith("market moved back: raydium gives")

@@ -29,6 +29,7 @@ from typing import TypeVar
 import attrs
 from redis.asyncio import Redis
 
+from order_engine.adapters.market.coalesced import CoalescedReads
 from order_engine.domain import amm
 from order_engine.domain.amm import Pool
 from order_engine.domain.errors import SlippageExceeded
@@ -127,6 +128,7 @@ class RedisPoolStore:
         self.events_key = f"{prefix}:market:events"
         self._seed = redis.register_script(_SEED)
         self._cas = redis.register_script(_CAS)
+        self._reads = CoalescedReads(redis)
 
     def key(self, venue: str, base: str, quote: str) -> str:
         return f"{self._prefix}:pool:{venue}:{base}/{quote}"
@@ -144,7 +146,8 @@ class RedisPoolStore:
             return sum(int(created) for created in await pipe.execute())
 
     async def get(self, venue: str, base: str, quote: str) -> Pool | None:
-        raw = await self._redis.hgetall(self.key(venue, base, quote))
+        """The pool as it is now; concurrent reads share one round trip (adapters/market/coalesced.py)."""
+        raw = await self._reads.hgetall(self.key(venue, base, quote))
         return _decode(raw) if raw else None
 
     async def all(self) -> list[Pool]:

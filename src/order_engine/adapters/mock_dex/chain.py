@@ -154,8 +154,8 @@ class RedisMockChain:
         # same version and all but one retry. Other processes still race; the version guard settles that.
         async with self._pool_locks.setdefault(keys[4], asyncio.Lock()):
             for _ in range(MAX_TRIES):
-                if (existing := await self._redis.get(keys[0])) is not None:
-                    return str(json.loads(existing)["signature"])
+                # A swap sent before (a resumed attempt) is found by the script itself, which then returns it
+                # and changes nothing: no separate look-up round trip first.
                 pool = await self._pools.get(swap.venue, base, quote)
                 if pool is None:
                     raise UnsupportedPair(f"{swap.venue} has no {base}/{quote} pool")
