@@ -25,7 +25,7 @@ run: venv
 test: venv
 	$(VENV)/bin/pytest -q
 
-# Full run (~9 min): BENCHMARKS.md + bench/results/. `make bench ARGS=--quick`: < 1 min, under build/bench/.
+# Full run (~9 min): BENCHMARKS.md + bench/results/. `make bench ARGS=--quick`: ~2 min, under build/bench/.
 bench: $(VENV)/.stamp-bench
 	$(VENV)/bin/python -m bench $(ARGS)
 
