@@ -240,3 +240,30 @@ async def test_unavailable_venue_raises_dex_unavailable(pools):
     venue = MockVenue(RAYDIUM, pools, latency_scale=0, failure_rate=1.0, seed="s")
     with pytest.raises(DexUnavailable):
         await venue.quote("SOL", "USDC", D("1"), order_id=uuid.uuid4(), attempt=1)
+
+
+async def test_a_swap_computed_on_a_pool_someone_else_changed_is_recomputed_on_the_pool_as_it_is(
+    make_chain, pools, redis
+):
+    """The chain remembers the pool after its own swap and sends the next one computed on it; when another
+    writer changed the pool meanwhile, the script refuses and reports the pool as it is, and the swap is
+    recomputed on that. Also when the pool was put back at a version seen before with other reserves (a
+    restore from a snapshot): the reserves are compared too, so no swap ever lands on reserves it did not see."""
+    chain = make_chain()
+    await chain.submit(swap(), attempt=1)  # the chain now knows the pool after this swap
+    other = await pools.trade("raydium", "USDC", "SOL", units("500", 6))  # someone else trades it
+    before = await pools.get("raydium", "SOL", "USDC")
+    assert before is not None and before.version == other.version
+    second = swap(amount_in="2")
+    await chain.submit(second, attempt=1)
+    after = await pools.get("raydium", "SOL", "USDC")
+    assert after == amm.swapped(before, "SOL", units("2", 9))[0]  # exactly one amm step from what it was
+    # Put the pool back at the version the chain knows, with other reserves.
+    key = pools.key("raydium", "SOL", "USDC")
+    await redis.hset(key, mapping={"quote_reserve": str(after.quote_reserve * 2)})
+    doubled = await pools.get("raydium", "SOL", "USDC")
+    assert doubled is not None and doubled.version == after.version
+    await chain.submit(swap(amount_in="1"), attempt=1)
+    final = await pools.get("raydium", "SOL", "USDC")
+    assert final == amm.swapped(doubled, "SOL", units("1", 9))[0]
+    assert await chain.executions(second.order_id) == 1

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import ParamSpec, TypeVar
 
+import attrs
 import base58
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -42,15 +43,20 @@ TX_TTL_S = 7 * 24 * 3600
 # One atomic step: the swap's record and the pool it traded against, written together or not at all.
 # KEYS: tx:{order}, sig:{signature}, executions hash, slot counter, pool hash, pool-change stream.
 # ARGV: order id, tx json, signature, ttl, pool version read, new version, new base reserve, new quote reserve,
-# the stream's cap (pools.EVENTS_MAXLEN).
+# the stream's cap (pools.EVENTS_MAXLEN), base reserve read, quote reserve read.
 # The reserves are computed in Python (exact integers; Lua's doubles cannot hold k ~ 1e29): the script only
-# compares the version and stores the strings. Returns {1, tx} (done, or done before: idempotent per order),
-# or {0, ""} when the pool changed since it was read (the caller recomputes and tries again).
+# compares the pool the swap was computed on (version *and* reserves, so that a pool restored from a snapshot at
+# a version seen before is never mistaken for it) and stores the strings. Returns {1, tx} (done, or done before:
+# idempotent per order), or {0, "", version, base reserve, quote reserve} — the pool as it is — when it is not
+# the one the swap was computed on (the caller recomputes on that and tries again, with no read in between).
 _SWAP = """
 local existing = redis.call('GET', KEYS[1])
 if existing then return {1, existing} end
+local pool = redis.call('HMGET', KEYS[5], 'version', 'base_reserve', 'quote_reserve')
+if pool[1] ~= ARGV[5] or pool[2] ~= ARGV[10] or pool[3] ~= ARGV[11] then
+  return {0, '', pool[1] or '', pool[2] or '', pool[3] or ''}
+end
 if ARGV[6] ~= ARGV[5] then
-  if redis.call('HGET', KEYS[5], 'version') ~= ARGV[5] then return {0, ''} end
   redis.call('HSET', KEYS[5], 'base_reserve', ARGV[7], 'quote_reserve', ARGV[8], 'version', ARGV[6])
   redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[9], '*', 'key', KEYS[5], 'version', ARGV[6],
     'base_reserve', ARGV[7], 'quote_reserve', ARGV[8])
@@ -102,6 +108,7 @@ class RedisMockChain:
         self._drift_mean_bps = drift_mean_bps
         self._swap_script = redis.register_script(_SWAP)
         self._pool_locks: dict[str, asyncio.Lock] = {}
+        self._known: dict[str, amm.Pool] = {}  # pool key -> the pool as this process last saw it
 
     def _tx_key(self, order_id: uuid.UUID | str) -> str:
         return f"{self._prefix}:tx:{order_id}"
@@ -153,11 +160,14 @@ class RedisMockChain:
         # One swap at a time per pool in this process: concurrent swaps on one pool would otherwise read the
         # same version and all but one retry. Other processes still race; the version guard settles that.
         async with self._pool_locks.setdefault(keys[4], asyncio.Lock()):
+            # The pool as this process last saw it (its own last swap on it, usually): the script checks that it
+            # is still so, and sends the pool as it is when it is not. One round trip while nobody else trades
+            # it, and never a swap computed on a pool that is not the current one. A swap sent before (a resumed
+            # attempt) is found by the script too, which then returns it and changes nothing.
+            pool = self._known.get(keys[4]) or await self._pools.get(swap.venue, base, quote)
             for _ in range(MAX_TRIES):
-                # A swap sent before (a resumed attempt) is found by the script itself, which then returns it
-                # and changes nothing: no separate look-up round trip first.
-                pool = await self._pools.get(swap.venue, base, quote)
                 if pool is None:
+                    self._known.pop(keys[4], None)
                     raise UnsupportedPair(f"{swap.venue} has no {base}/{quote} pool")
                 moved = _drifted(tradable(pool, swap.venue, datetime.now(UTC)), tin, drift)
                 out_units = amm.amount_out(moved, tin, in_units)
@@ -177,7 +187,7 @@ class RedisMockChain:
                 }
                 moves = (final.base_reserve, final.quote_reserve) != (pool.base_reserve, pool.quote_reserve)
                 version = pool.version + 1 if moves else pool.version
-                done, encoded = await self._swap_script(
+                done, encoded, *current = await self._swap_script(
                     keys=keys,
                     args=[
                         str(swap.order_id),
@@ -189,10 +199,18 @@ class RedisMockChain:
                         str(final.base_reserve),
                         str(final.quote_reserve),
                         str(EVENTS_MAXLEN),
+                        str(pool.base_reserve),
+                        str(pool.quote_reserve),
                     ],
                 )
                 if int(done) == 1:
-                    return str(json.loads(encoded)["signature"])
+                    sent = json.loads(encoded)
+                    if sent["signature"] == signature:  # this call's swap: the pool is now `final`'s reserves
+                        self._known[keys[4]] = attrs.evolve(pool, **_reserves(final), version=version)
+                    else:  # sent before: the pool is whatever it is now
+                        self._known.pop(keys[4], None)
+                    return str(sent["signature"])
+                pool = _as_reported(pool, *current)
             raise DexUnavailable(f"{swap.venue} {base}/{quote} pool too busy: {MAX_TRIES} conflicting updates")
 
     @_rpc
@@ -224,6 +242,17 @@ class RedisMockChain:
     async def executions(self, order_id: uuid.UUID) -> int:
         """How many times this order's swap really executed (must never exceed 1)."""
         return int(await self._redis.hget(self.executions_key, str(order_id)) or 0)
+
+
+def _reserves(pool: amm.Pool) -> dict[str, int]:
+    return {"base_reserve": pool.base_reserve, "quote_reserve": pool.quote_reserve}
+
+
+def _as_reported(pool: amm.Pool, version: bytes, base_reserve: bytes, quote_reserve: bytes) -> amm.Pool | None:
+    """`pool` with the state the swap script reported (None: the pool is gone)."""
+    if not version:
+        return None
+    return attrs.evolve(pool, version=int(version), base_reserve=int(base_reserve), quote_reserve=int(quote_reserve))
 
 
 def _drifted(pool: amm.Pool, token_in: str, drift: Decimal) -> amm.Pool:
