@@ -97,3 +97,23 @@ def submit_to_confirmed_ms(order: dict[str, Any]) -> float | None:
     if done is None:
         return None
     return (ts(done["timestamp"]) - ts(order["statusHistory"][0]["timestamp"])) * 1000
+
+
+async def post_json(client: HttpClient, bodies: list[bytes], path: str = "/api/orders/execute") -> list[dict[str, Any]]:
+    """POST each JSON body (32 in flight) and return the answers in order; RuntimeError if any was not 2xx."""
+    raws = [client.request_bytes("POST", path, b, HEADERS) for b in bodies]
+    result = await closed_loop(client, lambda i: raws[i], 32, count=len(raws), keep_body=True)
+    if len(result.ok) != len(bodies):
+        raise RuntimeError(f"{len(bodies) - len(result.ok)} of {len(bodies)} POSTs to {path} failed")
+    return [json.loads(s.body) for s in result.ok]
+
+
+async def first_entry_times(conn: Any, ids: list[str], status: str) -> list[float]:
+    """When each of `ids` first entered `status` (its entry's own timestamp, epoch seconds), soonest first."""
+    rows = await conn.fetch(
+        "select min(e->>'timestamp') as ts from orders, jsonb_array_elements(status_history) e"
+        " where id = any($1::uuid[]) and e->>'status' = $2 group by id",
+        ids,
+        status,
+    )
+    return sorted(datetime.fromisoformat(r["ts"].replace("Z", "+00:00")).timestamp() for r in rows)

@@ -26,8 +26,9 @@ import asyncpg
 import psutil
 import redis.asyncio as aioredis
 
-from bench.client import HttpClient, closed_loop, summary_ms
+from bench.client import HttpClient, summary_ms
 from bench.context import Context
+from bench.orders import first_entry_times, post_json
 from bench.stack import CpuMeter, Stack, process_groups
 from order_engine.adapters.market.pools import RedisPoolStore
 from order_engine.adapters.sql.mapping import COLUMNS
@@ -35,7 +36,6 @@ from order_engine.domain import amm
 from order_engine.domain.amm import Pool
 from order_engine_embedded import plain_url
 
-HEADERS = {"Content-Type": "application/json"}
 # (base, quote, amount of base per order): the orders sell the base, so a rising price crosses them.
 PAIRS = [
     ("SOL", "USDC", "0.01"),
@@ -79,12 +79,7 @@ def _body(base: str, quote: str, amount: str, limit: Decimal, **extra: Any) -> b
 
 
 async def _post_all(client: HttpClient, bodies: list[bytes]) -> list[str]:
-    raws = [client.request_bytes("POST", "/api/orders/execute", b, HEADERS) for b in bodies]
-    result = await closed_loop(client, lambda i: raws[i], 32, count=len(raws), keep_body=True)
-    ids = [json.loads(s.body)["orderId"] for s in result.ok]
-    if len(ids) != len(bodies):
-        raise RuntimeError(f"{len(bodies) - len(ids)} of {len(bodies)} limit POSTs failed")
-    return ids
+    return [o["orderId"] for o in await post_json(client, bodies)]
 
 
 async def _indexed(redis: aioredis.Redis, stack: Stack, conn: asyncpg.Connection, timeout_s: float = 60) -> int:
@@ -103,20 +98,10 @@ async def _indexed(redis: aioredis.Redis, stack: Stack, conn: asyncpg.Connection
         await asyncio.sleep(0.1)
 
 
-async def _entry_times(conn: asyncpg.Connection, ids: list[str], status: str) -> list[float]:
-    rows = await conn.fetch(
-        "select e->>'timestamp' as ts from orders, jsonb_array_elements(status_history) e"
-        " where id = any($1::uuid[]) and e->>'status' = $2",
-        ids,
-        status,
-    )
-    return [datetime.fromisoformat(r["ts"].replace("Z", "+00:00")).timestamp() for r in rows]
-
-
 async def _wait_count(conn: asyncpg.Connection, ids: list[str], status: str, n: int, timeout_s: float) -> int:
     deadline = time.monotonic() + timeout_s
     while True:
-        got = len(await _entry_times(conn, ids, status))
+        got = len(await first_entry_times(conn, ids, status))
         if got >= n or time.monotonic() > deadline:
             return got
         await asyncio.sleep(0.05)
@@ -185,7 +170,7 @@ async def run(ctx: Context) -> dict[str, Any]:
         # One move crossing `crossing` of the N.
         at = await market.move("SOL", "USDC", 150)
         got = await _wait_count(conn, ids, "triggered", crossing, timeout_s=60)
-        times = await _entry_times(conn, ids, "triggered")
+        times = await first_entry_times(conn, ids, "triggered")
         out["crossing"] = {"crossed": crossing, "triggered": got, "last_s": max(times) - at if times else None}
         ctx.log(f"  one move crossing {crossing}: {got} triggered, the last {out['crossing']['last_s']:.3f} s after")
 
@@ -199,7 +184,7 @@ async def run(ctx: Context) -> dict[str, Any]:
             await _indexed(redis, stack, conn)  # the one just posted is indexed
             moved = await market.move("JUP", "USDC", 60)
             if await _wait_count(conn, [one], "triggered", 1, timeout_s=10) == 1:
-                lat.append(((await _entry_times(conn, [one], "triggered"))[0] - moved) * 1000)
+                lat.append(((await first_entry_times(conn, [one], "triggered"))[0] - moved) * 1000)
             await market.move("JUP", "USDC", -60)
             await asyncio.sleep(0.2)
         out["single"] = {"repeats": reps, "triggered": len(lat), "move_to_triggered_ms": summary_ms(lat)}
@@ -215,7 +200,7 @@ async def run(ctx: Context) -> dict[str, Any]:
         far = (best * Decimal("1.2")).quantize(Decimal("1e-9"))
         expiring = await _post_all(client, [_body("RAY", "USDC", "1", far, timeInForce="GTD", expiresAt=stamp)] * m)
         got = await _wait_count(conn, expiring, "expired", m, timeout_s=lead_s + 30)
-        times = await _entry_times(conn, expiring, "expired")
+        times = await first_entry_times(conn, expiring, "expired")
         out["expiry"] = {"orders": m, "expired": got, "last_s": max(times) - expires.timestamp() if times else None}
         ctx.log(f"  {m} expiring in one second: {got} expired, the last {out['expiry']['last_s']:.3f} s after")
 

@@ -14,7 +14,6 @@ import asyncio
 import json
 import secrets
 import time
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -22,12 +21,10 @@ import redis.asyncio as aioredis
 
 from bench.client import HttpClient, closed_loop, summary_ms
 from bench.context import Context
-from bench.orders import post_order
+from bench.orders import first_entry_times, post_json, post_order
 from bench.scenarios.resting import _indexed
 from bench.stack import Stack
 from order_engine_embedded import plain_url
-
-HEADERS = {"Content-Type": "application/json"}
 
 
 def _sniper(token: str) -> bytes:
@@ -47,24 +44,6 @@ def _launch(token: str) -> bytes:
     return json.dumps(
         {"symbol": token, "venue": "raydium", "quoteToken": "SOL", "initialPrice": "0.000001", "liquidity": "1000"}
     ).encode()
-
-
-async def _post(client: HttpClient, bodies: list[bytes], path: str = "/api/orders/execute") -> list[dict[str, Any]]:
-    raws = [client.request_bytes("POST", path, b, HEADERS) for b in bodies]
-    result = await closed_loop(client, lambda i: raws[i], 32, count=len(raws), keep_body=True)
-    if len(result.ok) != len(bodies):
-        raise RuntimeError(f"{len(bodies) - len(result.ok)} of {len(bodies)} POSTs to {path} failed")
-    return [json.loads(s.body) for s in result.ok]
-
-
-async def _first(conn: asyncpg.Connection, ids: list[str], status: str) -> list[float]:
-    rows = await conn.fetch(
-        "select min(e->>'timestamp') as ts from orders, jsonb_array_elements(status_history) e"
-        " where id = any($1::uuid[]) and e->>'status' = $2 group by id",
-        ids,
-        status,
-    )
-    return sorted(datetime.fromisoformat(r["ts"].replace("Z", "+00:00")).timestamp() for r in rows)
 
 
 async def run(ctx: Context) -> dict[str, Any]:
@@ -87,21 +66,21 @@ async def run(ctx: Context) -> dict[str, Any]:
         first_triggered_ms: list[float] = []
         for i in range(launches):
             token = f"S{i}{secrets.token_hex(2).upper()}"
-            ids = [o["orderId"] for o in await _post(client, [_sniper(token)] * (big if i == 0 else small))]
+            ids = [o["orderId"] for o in await post_json(client, [_sniper(token)] * (big if i == 0 else small))]
             await _indexed(redis, stack, conn)
             at = time.time()
-            await _post(client, [_launch(token)], "/api/sim/launches")
+            await post_json(client, [_launch(token)], "/api/sim/launches")
             deadline = time.monotonic() + 30
-            while not (routed := await _first(conn, ids, "routing")) and time.monotonic() < deadline:
+            while not (routed := await first_entry_times(conn, ids, "routing")) and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
             if routed:
                 first_routing_ms.append((routed[0] - at) * 1000)
-                first_triggered_ms.append(((await _first(conn, ids, "triggered"))[0] - at) * 1000)
+                first_triggered_ms.append(((await first_entry_times(conn, ids, "triggered"))[0] - at) * 1000)
             # Each launch's snipers end before the next launch, so that every launch finds its lane idle.
             deadline = time.monotonic() + 120
             done: list[float] = []
             while time.monotonic() < deadline:
-                done = [t for s in ("confirmed", "failed") for t in await _first(conn, ids, s)]
+                done = [t for s in ("confirmed", "failed") for t in await first_entry_times(conn, ids, s)]
                 if len(done) == len(ids):
                     break
                 await asyncio.sleep(0.2)

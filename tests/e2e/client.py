@@ -48,3 +48,30 @@ async def order_count(database_url: str, idempotency_key: str | None = None) -> 
         return int(await conn.fetchval("select count(*) from orders where idempotency_key = $1", idempotency_key))
     finally:
         await conn.close()
+
+
+async def wait_for_status(client: Any, order_id: str, status: str, timeout_s: float = 15) -> dict[str, Any]:
+    """GET the order until it is in `status` (an httpx.AsyncClient on the stack); the order then."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    order: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        order = (await client.get(f"/api/orders/{order_id}")).json()
+        if order["status"] == status:
+            return order
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"order {order_id} still {order.get('status')} after {timeout_s}s, not {status}")
+
+
+async def assert_rejected(base_url: str, database_url: str, body: Any, field: str) -> None:
+    """POST `body`: a 400 whose `field` names the problem, and no order written."""
+    import httpx
+
+    before = await order_count(database_url)
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        answer = await client.post("/api/orders/execute", json=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["field"] == field, answer.json()
+    assert await order_count(database_url) == before

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from stack import Stack, cli, stack_env
+from stack import Stack, cli, migrated_database_of_its_own, stack_env
 
 StackFactory = Callable[..., Stack]
 
@@ -61,12 +60,4 @@ def stack(start_stack: StackFactory) -> Stack:
 def own_database(database_url: str, redis_url: str) -> Iterator[str]:
     """A database of the module's own, migrated: for stacks with a watcher, which rebuilds from *every*
     resting order in its database (in the shared one it would find other modules' orders)."""
-    from order_engine_embedded import create_database, drop_database, with_database
-
-    name = f"{database_url.rsplit('/', 1)[1]}_{secrets.token_hex(3)}"
-    create_database(database_url, name)
-    url = with_database(database_url, name)
-    done = subprocess.run(cli("migrate"), env=stack_env(url, redis_url, "migrate"), capture_output=True, timeout=120)
-    assert done.returncode == 0, done.stderr.decode()[-2000:]
-    yield url
-    drop_database(database_url, name)
+    yield from migrated_database_of_its_own(database_url, redis_url)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,3 +125,16 @@ def stack_env(database_url: str, redis_url: str, prefix: str, **overrides: str) 
     )
     env.update(overrides)
     return env
+
+
+def migrated_database_of_its_own(database_url: str, redis_url: str) -> Iterator[str]:
+    """A fresh database on the server of `database_url`, migrated by `order-engine migrate`; dropped after."""
+    from order_engine_embedded import create_database, drop_database, with_database
+
+    name = f"{database_url.rsplit('/', 1)[1]}_{secrets.token_hex(3)}"
+    create_database(database_url, name)
+    url = with_database(database_url, name)
+    done = subprocess.run(cli("migrate"), env=stack_env(url, redis_url, "migrate"), capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    yield url
+    drop_database(database_url, name)

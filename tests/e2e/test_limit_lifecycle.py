@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from client import collect, order_count, seqs, statuses
+from client import assert_rejected, collect, order_count, seqs, statuses, wait_for_status
 from market_moves import move_by_bps
 from stack import Stack
 
@@ -50,13 +49,7 @@ def limit_body(price: D | str, **extra: Any) -> dict[str, Any]:
 
 
 async def wait_for(client: httpx.AsyncClient, order_id: str, status: str, timeout_s: float = 15) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        order = (await client.get(f"/api/orders/{order_id}")).json()
-        if order["status"] == status:
-            return order
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"order {order_id} still {order['status']} after {timeout_s}s, not {status}")
+    return await wait_for_status(client, order_id, status, timeout_s)
 
 
 async def test_a_limit_rests_until_the_market_crosses_it_then_fills_at_or_above_it(
@@ -192,12 +185,7 @@ async def test_ioc_fills_when_met_and_expires_when_not(limits: Stack) -> None:
 async def test_bad_limit_input_is_a_400_naming_the_field_and_writes_nothing(
     limits: Stack, own_database: str, body: dict[str, Any], field: str
 ) -> None:
-    before = await order_count(own_database)
-    async with httpx.AsyncClient(base_url=limits.base_url, timeout=10) as client:
-        answer = await client.post("/api/orders/execute", json=body)
-    assert answer.status_code == 400, answer.text
-    assert answer.json()["field"] == field, answer.json()
-    assert await order_count(own_database) == before
+    await assert_rejected(limits.base_url, own_database, body, field)
 
 
 @pytest.mark.timeout(120)

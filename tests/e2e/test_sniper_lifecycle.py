@@ -22,8 +22,8 @@ import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from client import collect, order_count, seqs, statuses
-from stack import Stack, cli, stack_env
+from client import assert_rejected, collect, seqs, statuses, wait_for_status
+from stack import Stack, cli, migrated_database_of_its_own
 
 pytestmark = pytest.mark.e2e
 
@@ -66,13 +66,7 @@ def snipers(own_database: str, start_stack: Any) -> Stack:
 
 
 async def wait_for(client: httpx.AsyncClient, order_id: str, status: str, timeout_s: float = 15) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        order = (await client.get(f"/api/orders/{order_id}")).json()
-        if order["status"] == status:
-            return order
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"order {order_id} still {order['status']} after {timeout_s}s, not {status}")
+    return await wait_for_status(client, order_id, status, timeout_s)
 
 
 async def submit(client: httpx.AsyncClient, body: dict[str, Any]) -> str:
@@ -257,12 +251,7 @@ async def test_a_symbol_already_registered_is_a_409(snipers: Stack, own_database
 async def test_bad_sniper_input_is_a_400_naming_the_field_and_writes_nothing(
     snipers: Stack, own_database: str, body: dict[str, Any], field: str
 ) -> None:
-    before = await order_count(own_database)
-    async with httpx.AsyncClient(base_url=snipers.base_url, timeout=10) as client:
-        answer = await client.post("/api/orders/execute", json=body)
-    assert answer.status_code == 400, answer.text
-    assert answer.json()["field"] == field, answer.json()
-    assert await order_count(own_database) == before
+    await assert_rejected(snipers.base_url, own_database, body, field)
 
 
 @pytest.mark.parametrize(
@@ -334,15 +323,7 @@ async def test_the_cli_launches_a_token_a_sniper_waits_for_and_says_409_again(sn
 @pytest.fixture(scope="module")
 def lane_database(database_url: str, redis_url: str) -> Iterator[str]:
     """A second database of the module's own, for the rate-limited stack (its watcher must not see the first's)."""
-    from order_engine_embedded import create_database, drop_database, with_database
-
-    name = f"{database_url.rsplit('/', 1)[1]}_{secrets.token_hex(3)}"
-    create_database(database_url, name)
-    url = with_database(database_url, name)
-    done = subprocess.run(cli("migrate"), env=stack_env(url, redis_url, "migrate"), capture_output=True, timeout=120)
-    assert done.returncode == 0, done.stderr.decode()[-2000:]
-    yield url
-    drop_database(database_url, name)
+    yield from migrated_database_of_its_own(database_url, redis_url)
 
 
 @pytest.mark.timeout(120)

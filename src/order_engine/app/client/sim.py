@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -72,7 +73,6 @@ def duration_s(text: str) -> float:
 
 
 def cmd_sim_launch(settings: Settings, args: argparse.Namespace) -> int:
-    url = args.url or os.environ.get("ORDER_ENGINE_URL") or DEFAULT_URL
     opens_at = args.opens_at
     if args.opens_in is not None:
         try:
@@ -91,17 +91,13 @@ def cmd_sim_launch(settings: Settings, args: argparse.Namespace) -> int:
         "freezeAuthorityRevoked": not args.freeze_authority_kept,
         "opensAt": opens_at,
     }
-    token = args.admin_token if args.admin_token is not None else settings.admin_token
-    with EngineClient(url, admin_token=token) as client:
-        try:
-            launched = client.launch(body)
-        except Unreachable as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_UNAVAILABLE
-        except ApiError as exc:
-            hint = " (is ORDER_ENGINE_SIM_API on for that engine?)" if exc.status == 404 else ""
-            print(f"error: {exc.status} {exc.detail}{hint}", file=sys.stderr)
-            return EXIT_UNAVAILABLE if exc.retryable else EXIT_USAGE
+    return with_client(settings, args, lambda client: run_launch(client, body))
+
+
+def run_launch(client: EngineClient, body: dict[str, Any]) -> int:
+    launched, code = answer(lambda: client.launch(body))
+    if launched is None:
+        return code
     opening = f", opens {launched['opensAt']}" if launched.get("opensAt") else ""
     print(
         f"launched {launched['symbol']} (mint {launched['mint']}): pool {launched['pool']} on {launched['venue']}{opening}"
@@ -109,27 +105,42 @@ def cmd_sim_launch(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_sim_move(settings: Settings, args: argparse.Namespace) -> int:
+def with_client(settings: Settings, args: argparse.Namespace, run: Callable[[EngineClient], int]) -> int:
+    """`run` with a client of the engine at `--url` (else ORDER_ENGINE_URL, else the default), authenticated
+    with `--admin-token` (else ORDER_ENGINE_ADMIN_TOKEN); exit 2 for a URL that is not http(s)."""
     url = args.url or os.environ.get("ORDER_ENGINE_URL") or DEFAULT_URL
     if not url.startswith(("http://", "https://")):
         print(f"error: --url must be an http:// or https:// URL, got {url!r}", file=sys.stderr)
         return EXIT_USAGE
     token = args.admin_token if args.admin_token is not None else settings.admin_token
     with EngineClient(url, admin_token=token) as client:
-        return run_move(client, args)
+        return run(client)
+
+
+def answer(call: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any] | None, int]:
+    """(the API's answer, EXIT_OK), or (None, the exit code) with the error printed on stderr."""
+    try:
+        return call(), EXIT_OK
+    except Unreachable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None, EXIT_UNAVAILABLE
+    except ApiError as exc:
+        hint = " (is ORDER_ENGINE_SIM_API on for that engine?)" if exc.status == 404 else ""
+        print(f"error: {exc.status} {exc.detail}{hint}", file=sys.stderr)
+        return None, EXIT_UNAVAILABLE if exc.retryable else EXIT_USAGE
+
+
+def cmd_sim_move(settings: Settings, args: argparse.Namespace) -> int:
+    return with_client(settings, args, lambda client: run_move(client, args))
 
 
 def run_move(client: EngineClient, args: argparse.Namespace) -> int:
     """The move, its lines on stdout (one per venue: before → after), or the error on stderr; the exit code."""
-    try:
-        moved = client.move_market(args.pair, to_price=args.to_price, by_bps=args.by_bps, venue=args.venue)
-    except Unreachable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    except ApiError as exc:
-        hint = " (is ORDER_ENGINE_SIM_API on for that engine?)" if exc.status == 404 else ""
-        print(f"error: {exc.status} {exc.detail}{hint}", file=sys.stderr)
-        return EXIT_UNAVAILABLE if exc.retryable else EXIT_USAGE
+    moved, code = answer(
+        lambda: client.move_market(args.pair, to_price=args.to_price, by_bps=args.by_bps, venue=args.venue)
+    )
+    if moved is None:
+        return code
     arrow = "→" if (sys.stdout.encoding or "").lower().replace("-", "").startswith("utf") else "->"
     for venue in moved["prices"]:
         print(f"{moved['pair']} {venue['venue']}: {venue['before']} {arrow} {venue['price']}")
