@@ -352,3 +352,57 @@ async def test_a_sniper_does_not_wait_behind_an_exhausted_start_rate_limit(
         await wait_for(client, sniper, "confirmed", timeout_s=15)
         held = sorted([(await client.get(f"/api/orders/{oid}")).json()["status"] for oid in market])
     assert held == ["confirmed", "pending", "pending"]
+
+
+@pytest.fixture(scope="module")
+def line_database(database_url: str, redis_url: str) -> Iterator[str]:
+    """A third database of the module's own, for the two-worker stack."""
+    yield from migrated_database_of_its_own(database_url, redis_url)
+
+
+async def watcher_holds(redis_url: str, prefix: str, n: int, timeout_s: float = 15) -> None:
+    """Until the active watcher reports `n` resting orders (so that one launch fires them all in one batch)."""
+    r = aioredis.Redis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while int((await r.hget(f"{prefix}:watcher:status", "resting")) or -1) != n:
+            assert time.monotonic() < deadline, "the watcher never held every sniper"
+            await asyncio.sleep(0.05)
+    finally:
+        await r.aclose()
+
+
+@pytest.mark.timeout(120)
+async def test_the_snipers_of_one_launch_swap_in_submission_order_across_jobs_and_workers(
+    line_database: str, redis_url: str, start_stack: Any
+) -> None:
+    """Two worker processes with four snipers in flight each: the 40 snipers of one launch still swap one after
+    the other in the order they were submitted (their slots), each against the pool as those before left it (each
+    gets less than the one before), and their line is empty afterwards."""
+    lined = start_stack(
+        "line",
+        workers=2,
+        watchers=1,
+        database_url=line_database,
+        ORDER_ENGINE_SNIPER_CONCURRENCY="4",
+        ORDER_ENGINE_API_DB_POOL_SIZE="4",
+    )
+    name = symbol()
+    try:
+        async with httpx.AsyncClient(base_url=lined.base_url, timeout=10) as client:
+            ids = [await submit(client, sniper_body(name, amountIn="0.1", slippageBps=5000)) for _ in range(40)]
+            await watcher_holds(redis_url, lined.key_prefix, 40)
+            assert (await client.post("/api/sim/launches", json=launch_body(name))).status_code == 201
+            done = [await wait_for(client, oid, "confirmed", timeout_s=30) for oid in ids]
+    finally:
+        lined.stop()  # its connections go before the module's databases are dropped
+    slots = [o["statusHistory"][-1]["metadata"]["slot"] for o in done]
+    assert slots == sorted(slots) and len(set(slots)) == 40, slots
+    outs = [D(o["amountOut"]) for o in done]
+    assert outs == sorted(outs, reverse=True) and len(set(outs)) == 40
+    assert {o["statusHistory"][2]["metadata"]["pool"] for o in done} == {f"{name}/SOL"}
+    r = aioredis.Redis.from_url(redis_url)
+    try:
+        assert await r.zcard(f"{lined.key_prefix}:swap-line:{name}/SOL") == 0
+    finally:
+        await r.aclose()

@@ -6,6 +6,7 @@ told to fail. None of them does I/O.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -363,6 +364,34 @@ class FakeWatch:
         if self.error is not None:
             raise self.error
         self.notices.append(("gone", order_id))
+
+
+class InMemorySwapLine:
+    """SwapLine in memory: members by (created_at, id); a waiter polls every millisecond (of the loop's time)."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, dict[uuid.UUID, tuple[datetime, int]]] = {}
+        self.left: list[uuid.UUID] = []
+
+    async def join(self, line: str, orders: Sequence[Order]) -> None:
+        self.lines.setdefault(line, {}).update({o.id: (o.created_at, o.id.int) for o in orders})
+
+    def _head(self, line: str) -> uuid.UUID | None:
+        members = self.lines.get(line) or {}
+        return min(members, key=members.__getitem__, default=None)
+
+    async def wait_turn(self, line: str, order_id: uuid.UUID, *, within_s: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_s
+        while order_id in self.lines.get(line, {}) and self._head(line) != order_id:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.001)
+        return True
+
+    async def leave(self, line: str, order_id: uuid.UUID) -> None:
+        if self.lines.get(line, {}).pop(order_id, None) is not None:
+            self.left.append(order_id)
 
 
 def sol_usdc_pool(venue: str = "raydium", *, price: str = "150", sol: int = 10_000, fee_bps: int = 30) -> Pool:

@@ -203,15 +203,16 @@ def test_expiries_come_soonest_first_and_skip_removed_orders():
     assert index.due(T0 + timedelta(seconds=31)) == [late]
 
 
-async def test_trigger_and_expiry_are_one_batch_each_and_a_stale_order_loses_alone():
+async def test_trigger_and_expiry_are_batched_and_a_stale_order_loses_alone():
     repo, queue, clock = InMemoryOrderRepository(), FakeQueue(), FakeClock()
-    a, b, c = resting("140"), resting("140"), resting("140")
-    for order in (a, b, c):
+    a, b, c, d = resting("140"), resting("140"), resting("140"), resting("140")
+    for order in (a, b, c, d):
         repo.put(order)
     await repo.apply(b.change(Step.CANCEL, clock.now(), attempt=0))  # b moved on: its trigger is stale
     hit = Triggered("raydium", D("149.5"), T0)
-    done = await TriggerOrders(repo, queue, clock)([(a, hit), (b, hit)])
-    assert [o.id for o in done] == [a.id] and queue.keys == [(a.id, 1)] and repo.batches == [2]
+    done = await TriggerOrders(repo, queue, clock)([(a, hit), (b, hit), (d, hit)])
+    # a alone first, then b and d in one statement, where b loses alone
+    assert [o.id for o in done] == [a.id, d.id] and queue.keys == [(a.id, 1), (d.id, 1)] and repo.batches == [1, 2]
     expired = await ExpireOrders(repo, clock)([(c, attrs.evolve(hit_expired := _expired()))])
     assert [o.status for o in expired] == [S.EXPIRED] and hit_expired.reason == "time"
 
@@ -287,10 +288,11 @@ def test_triggers_are_written_in_growing_chunks_in_order():
     from order_engine.domain.use_cases.resting import chunks
 
     sizes = [len(c) for c in chunks(list(range(1000)))]
-    assert sizes == [16, 32, 64, 128, 256, 504] and [x for c in chunks(list(range(1000))) for x in c] == list(
-        range(1000)
-    )
-    assert [len(c) for c in chunks(list(range(3000)))][-3:] == [512, 512, 456]
+    # The first alone: its job is queued after a one-row write, ahead of the others' (launch → first sniper).
+    assert sizes == [1, 2, 4, 8, 16, 32, 64, 128, 256, 489] and [
+        x for c in chunks(list(range(1000))) for x in c
+    ] == list(range(1000))
+    assert [len(c) for c in chunks(list(range(3000)))][-3:] == [512, 512, 441]
     assert list(chunks([])) == []
 
 

@@ -47,6 +47,7 @@ def test_every_setting_round_trips_through_the_environment(clean_env: pytest.Mon
         limit_max_age_s=3600.0,
         sniper_max_age_s=600.0,
         sniper_concurrency=3,
+        sniper_turn_wait_s=0.5,
         launch_fee_decay_s=5.0,
         market_launch_every_s=30.0,
         sim_api=True,

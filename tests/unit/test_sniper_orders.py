@@ -4,18 +4,19 @@ safety), submission order and the impact of those before, the launch fee's decay
 Numbers: a launch pool of 50 SOL against 50 000 000 PEPE2 (1e-6 SOL each), Raydium's 0.3 % fee.
 """
 
+import asyncio
 import uuid
 from datetime import timedelta
 from decimal import Decimal as D
 
 import attrs
 import pytest
-from fakes import T0, FakeClock, FakeQueue, FakeWatch, InMemoryOrderRepository
+from fakes import T0, FakeClock, FakeQueue, FakeWatch, InMemoryOrderRepository, InMemorySwapLine, RecordingListener
 
 from order_engine.adapters.wire import order_to_dict, payload_to_dict, sniper_terms_from_dict
 from order_engine.domain import amm
 from order_engine.domain.errors import InvalidOrder
-from order_engine.domain.events import EventBus
+from order_engine.domain.events import EventBus, OutOfTurn
 from order_engine.domain.launches import Launch, LaunchRequest, launch_pool, validate_launch
 from order_engine.domain.payloads import Rested
 from order_engine.domain.ports import SwapRequest, SwapResult
@@ -28,6 +29,7 @@ from order_engine.domain.status import OrderStatus as S
 from order_engine.domain.status import OrderType, Step
 from order_engine.domain.tokens import Token, forget_launched, register, token
 from order_engine.domain.use_cases import ExecuteOrder, SubmitOrder
+from order_engine.domain.use_cases.cancel_order import CancelOrder
 from order_engine.domain.use_cases.resting import TriggerOrders
 
 MINT = "PePe2MintXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"[:44].replace("X", "1")
@@ -315,6 +317,87 @@ async def test_snipers_on_one_launch_run_in_submission_order_and_one_past_its_fl
         S.SUBMITTED,
         S.CONFIRMED,
     ]
+
+
+class SwapLog(PoolMarket):
+    """PoolMarket that records the order swaps reach it in, and yields in its quote and blockhash (as a network
+    call would), so that concurrent executions interleave."""
+
+    def __init__(self, pool_: amm.Pool) -> None:
+        super().__init__(pool_)
+        self.swapped: list[uuid.UUID] = []
+
+    async def quote(self, token_in, token_out, amount_in, *, order_id, attempt) -> Quote:
+        await asyncio.sleep(0)
+        return await super().quote(token_in, token_out, amount_in, order_id=order_id, attempt=attempt)
+
+    async def recent_blockhash(self) -> str:
+        await asyncio.sleep(0.002)
+        return await super().recent_blockhash()
+
+    async def submit(self, swap: SwapRequest, *, attempt: int) -> str:
+        self.swapped.append(swap.order_id)
+        return await super().submit(swap, attempt=attempt)
+
+
+async def triggered_snipers(n: int, line: InMemorySwapLine, market: PoolMarket, repo) -> list:
+    orders = [waiting(sniper("0.1", slippage_bps=5000), T0 + timedelta(seconds=i)) for i in range(n)]
+    for order in orders:
+        repo.put(order)
+    hits = [(o, evaluate(o, [market.pool], launch(), T0).hit) for o in orders]
+    await TriggerOrders(repo=repo, queue=FakeQueue(), clock=FakeClock(), line=line)(hits)
+    return orders
+
+
+async def test_snipers_executing_at_once_swap_in_submission_order_through_their_line():
+    register(Token("PEPE2", MINT, 6))
+    repo, line, market, listener = InMemoryOrderRepository(), InMemorySwapLine(), SwapLog(pool()), RecordingListener()
+    orders = await triggered_snipers(8, line, market, repo)
+    assert list(line.lines) == ["PEPE2/SOL"] and len(line.lines["PEPE2/SOL"]) == 8  # joined when triggered
+    events = EventBus([listener])
+    execute = ExecuteOrder(repo=repo, venues=[market], chain=market, events=events, clock=FakeClock(), line=line)
+    # The jobs start in reverse order, all at once: the swaps still reach the pool in submission order.
+    done = await asyncio.gather(*(execute(o.id) for o in reversed(orders)))
+    assert [o.status for o in done] == [S.CONFIRMED] * 8
+    assert market.swapped == [o.id for o in orders]
+    by_id = {o.id: o for o in done}
+    outs = [by_id[o.id].amount_out for o in orders]
+    assert outs == sorted(outs, reverse=True) and len(set(outs)) == 8  # each after the impact of those before
+    assert line.lines["PEPE2/SOL"] == {} and listener.of(OutOfTurn) == []
+
+
+async def test_a_cancelled_sniper_leaves_its_line_and_one_ahead_that_never_leaves_is_waited_for_a_bound_only():
+    register(Token("PEPE2", MINT, 6))
+    repo, line, market, listener = InMemoryOrderRepository(), InMemorySwapLine(), SwapLog(pool()), RecordingListener()
+    first, second, third = await triggered_snipers(3, line, market, repo)
+    cancel = CancelOrder(repo=repo, clock=FakeClock(), events=EventBus())
+    await cancel(second.id)
+    execute = ExecuteOrder(
+        repo=repo,
+        venues=[market],
+        chain=market,
+        events=EventBus([listener]),
+        clock=FakeClock(),
+        line=line,
+        turn_wait_s=0.05,
+    )
+    assert (await execute(second.id)).status is S.CANCELLED  # its job finds it cancelled, and it leaves
+    assert second.id in line.left and second.id not in line.lines["PEPE2/SOL"]
+    # The first one's job has died (it never runs here): the third waits its bound out, then swaps anyway.
+    assert (await execute(third.id)).status is S.CONFIRMED
+    [late] = listener.of(OutOfTurn)
+    assert late.order_id == third.id and late.line == "PEPE2/SOL" and late.waited_s >= 0.05
+    assert market.swapped == [third.id]
+    assert (await execute(first.id)).status is S.CONFIRMED  # its retry, later
+    assert line.lines["PEPE2/SOL"] == {}
+
+
+async def test_a_sniper_out_of_any_line_does_not_wait():
+    register(Token("PEPE2", MINT, 6))
+    repo, line, market = InMemoryOrderRepository(), InMemorySwapLine(), SwapLog(pool())
+    [order] = await triggered_snipers(1, InMemorySwapLine(), market, repo)  # joined another process's line
+    execute = ExecuteOrder(repo=repo, venues=[market], chain=market, events=EventBus(), clock=FakeClock(), line=line)
+    assert (await execute(order.id)).status is S.CONFIRMED
 
 
 async def test_a_sniper_routes_only_to_the_venue_it_named():

@@ -30,6 +30,7 @@ from order_engine.adapters.resting_watch import RedisRestingWatch
 from order_engine.adapters.saq_queue import SaqOrderQueue
 from order_engine.adapters.sql.launches import SqlLaunchStore
 from order_engine.adapters.sql.pool_snapshots import SqlPoolSnapshots
+from order_engine.adapters.swap_line import RedisSwapLine
 from order_engine.app.listeners import broadcaster, event_bus
 from order_engine.app.settings import Settings
 from order_engine.domain.amm import Pool
@@ -43,6 +44,7 @@ from order_engine.domain.ports import (
     RestingWatch,
     StatusNotifier,
     SwapExecutor,
+    SwapLine,
     TokenDirectory,
 )
 from order_engine.domain.requests import Policy
@@ -76,6 +78,7 @@ def bootstrap(
     market: MarketQuotes | None = None,
     watch: RestingWatch | None = None,
     tokens: TokenDirectory | None = None,
+    line: SwapLine | None = None,
     listeners: Sequence[Listener] = (),
 ) -> Engine:
     clock = clock or SystemClock()
@@ -92,6 +95,8 @@ def bootstrap(
             retry_base_s=settings.retry_delay_base_s,
             watch=watch,
             tokens=tokens,
+            line=line,
+            turn_wait_s=settings.sniper_turn_wait_s,
         )
     policy = Policy(
         limit_max_age=timedelta(seconds=settings.limit_max_age_s),
@@ -110,7 +115,7 @@ def bootstrap(
             tokens=tokens,
         ),
         cancel=CancelOrder(repo=repo, clock=clock, events=events, watch=watch),
-        trigger=TriggerOrders(repo=repo, queue=queue, clock=clock, events=events),
+        trigger=TriggerOrders(repo=repo, queue=queue, clock=clock, events=events, line=line),
         expire=ExpireOrders(repo=repo, clock=clock, events=events),
         recover=RecoverOrders(
             repo=repo, queue=queue, clock=clock, events=events, stale_after_s=settings.recovery_stale_after_s
@@ -215,3 +220,8 @@ def redis_notifier(settings: Settings, redis: Redis) -> RedisStatusNotifier:
 
 def resting_watch(settings: Settings, redis: Redis) -> RedisRestingWatch:
     return RedisRestingWatch(redis, prefix=settings.key_prefix)
+
+
+def swap_line(settings: Settings, redis: Redis) -> RedisSwapLine:
+    """The launches' swap lines: the watcher joins triggered snipers to them, the workers wait their turn."""
+    return RedisSwapLine(redis, prefix=settings.key_prefix)

@@ -18,10 +18,12 @@ from order_engine.domain.events import (
     Listener,
     OrderAccepted,
     OrderRescheduled,
+    OutOfTurn,
     RecoverySwept,
     RoutingDecided,
     StatusChanged,
     SwapFoundOnChain,
+    SwapLineFailed,
     TriggeredNotQueued,
     WatchNotifyFailed,
 )
@@ -91,6 +93,20 @@ async def log_event(event: Event) -> None:
                 "triggered order not queued; the recovery sweep will re-schedule it",
                 order_id=str(order_id),
                 error=error,
+            )
+        case SwapLineFailed(line=line, order_ids=order_ids, error=error):
+            log.warning(
+                "swap line unavailable; these snipers swap without waiting their turn",
+                line=line,
+                order_ids=[str(i) for i in order_ids],
+                error=error,
+            )
+        case OutOfTurn(order_id=order_id, line=line, waited_s=waited_s):
+            log.warning(
+                "sniper swaps out of turn: one ahead of it in its line did not leave in time",
+                order_id=str(order_id),
+                line=line,
+                waited_s=round(waited_s, 3),
             )
         case JobSkipped(order_id=order_id, attempt=attempt, status=None):
             log.warning("job for unknown order dropped", order_id=str(order_id), attempt=attempt)

@@ -77,7 +77,8 @@ class Settings:
     sim_api: bool = False
     limit_max_age_s: float = 30 * 24 * 3600.0  # GTC limits expire after this; GTD ones must expire within it
     sniper_max_age_s: float = 24 * 3600.0  # a sniper expires after this by default, and must expire within it
-    sniper_concurrency: int = 1  # snipers one worker process executes at once, on their own lane
+    sniper_concurrency: int = 8  # snipers one worker process executes at once, on their own lane
+    sniper_turn_wait_s: float = 2.0  # a sniper waits at most this for those ahead of it in its launch's line
     launch_fee_decay_s: float = 60.0  # Meteora's launch fee decays to its normal fee over this
     market_launch_every_s: float = 0.0  # the market leader launches a random token this often (0 = never)
 
@@ -121,6 +122,7 @@ class Settings:
             "limit_max_age_s": _env("ORDER_ENGINE_LIMIT_MAX_AGE_S", cls.limit_max_age_s, float),
             "sniper_max_age_s": _env("ORDER_ENGINE_SNIPER_MAX_AGE_S", cls.sniper_max_age_s, float),
             "sniper_concurrency": _env("ORDER_ENGINE_SNIPER_CONCURRENCY", cls.sniper_concurrency, int),
+            "sniper_turn_wait_s": _env("ORDER_ENGINE_SNIPER_TURN_WAIT_S", cls.sniper_turn_wait_s, float),
             "launch_fee_decay_s": _env("ORDER_ENGINE_LAUNCH_FEE_DECAY_S", cls.launch_fee_decay_s, float),
             "market_launch_every_s": _env("ORDER_ENGINE_MARKET_LAUNCH_EVERY_S", cls.market_launch_every_s, float),
             "sim_api": _env("ORDER_ENGINE_SIM_API", False, bool),
@@ -155,6 +157,8 @@ class Settings:
             raise ValueError("ORDER_ENGINE_MARKET_LAUNCH_EVERY_S must be >= 0 (0 = never)")
         if self.sniper_concurrency < 1:
             raise ValueError("ORDER_ENGINE_SNIPER_CONCURRENCY must be >= 1")
+        if self.sniper_turn_wait_s <= 0:
+            raise ValueError("ORDER_ENGINE_SNIPER_TURN_WAIT_S must be > 0")
         if self.worker_concurrency < 1 or self.max_attempts < 1:
             raise ValueError("worker concurrency and max attempts must be >= 1")
 

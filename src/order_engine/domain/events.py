@@ -74,6 +74,25 @@ class TriggeredNotQueued:
 
 
 @attrs.frozen
+class SwapLineFailed:
+    """The swap line could not be joined, read or left (`error` says which): the snipers concerned, or those
+    behind them, swap without waiting their turn."""
+
+    line: str
+    order_ids: tuple[uuid.UUID, ...]
+    error: str
+
+
+@attrs.frozen
+class OutOfTurn:
+    """A sniper waited `waited_s` for those ahead of it in `line` (one may have died) and swaps without its turn."""
+
+    order_id: uuid.UUID
+    line: str
+    waited_s: float
+
+
+@attrs.frozen
 class JobSkipped:
     """A job found nothing to do: the order is unknown (`status` None), terminal, or resting."""
 
@@ -143,6 +162,8 @@ Event = (
     | CloseFailed
     | WatchNotifyFailed
     | TriggeredNotQueued
+    | SwapLineFailed
+    | OutOfTurn
     | JobSkipped
     | JobSuperseded
     | RoutingDecided

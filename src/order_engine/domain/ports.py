@@ -112,6 +112,22 @@ class RestingWatch(Protocol):
     async def gone(self, order_id: uuid.UUID) -> None: ...
 
 
+class SwapLine(Protocol):
+    """The snipers of one launch swap in submission order while several execute at once (any process).
+
+    The watcher `join`s each triggered sniper to its pool's line (scored by submission order); a sniper's
+    execution waits its turn right before it sends its swap and `leave`s right after (or whenever it ends
+    without one), so the next in line goes. A sniper not in the line (it joined none, or left) never waits.
+    """
+
+    async def join(self, line: str, orders: Sequence[Order]) -> None: ...
+
+    async def wait_turn(self, line: str, order_id: uuid.UUID, *, within_s: float) -> bool:
+        """True once every sniper ahead of it in `line` has left; False if `within_s` ran out first."""
+
+    async def leave(self, line: str, order_id: uuid.UUID) -> None: ...
+
+
 class MarketQuotes(Protocol):
     """Every venue's pool quote for an amount, as the pools stand now (no DEX latency: the shared market)."""
 

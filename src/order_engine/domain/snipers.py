@@ -23,7 +23,7 @@ from order_engine.domain.money import dec_str
 from order_engine.domain.order import Order
 from order_engine.domain.payloads import Triggered
 from order_engine.domain.sniper_terms import Safety
-from order_engine.domain.status import OrderType
+from order_engine.domain.status import OrderStatus, OrderType
 from order_engine.domain.tokens import market_symbol
 
 
@@ -105,3 +105,13 @@ def evaluate(order: Order, pools: Iterable[Pool], launch: Launch | None, now: da
 def submission_order(orders: Iterable[Order]) -> list[Order]:
     """Snipers in the order they were submitted (created_at, then id): the order they execute in."""
     return sorted(orders, key=lambda o: (o.created_at, o.id))
+
+
+def swap_line(order: Order) -> str | None:
+    """The line a triggered sniper swaps in (one per launch pool: BASE/QUOTE), None for any other order."""
+    if order.order_type is not OrderType.SNIPER:
+        return None
+    fired = order.last_entry(OrderStatus.TRIGGERED)
+    if fired is None or not isinstance(fired.payload, Triggered) or fired.payload.pool is None:
+        return None
+    return fired.payload.pool

@@ -13,7 +13,14 @@ from order_engine.adapters.redis_client import redis_from_url
 from order_engine.adapters.saq_queue import sniper_lane
 from order_engine.adapters.sql.pool import create_pool
 from order_engine.adapters.sql.repository import SqlOrderRepository
-from order_engine.app.bootstrap import bootstrap, market_pools, order_queue, redis_notifier, token_registry
+from order_engine.app.bootstrap import (
+    bootstrap,
+    market_pools,
+    order_queue,
+    redis_notifier,
+    swap_line,
+    token_registry,
+)
 from order_engine.app.runtime.gc_tuning import tune_gc
 from order_engine.app.runtime.loop_monitor import watch_loop_lag
 from order_engine.app.settings import Settings
@@ -39,6 +46,7 @@ async def serve(settings: Settings) -> None:
             queue=order_queue(settings, saq_queue, sniper_queue),
             notifier=redis_notifier(settings, redis),
             tokens=registry,
+            line=swap_line(settings, redis),
         )
         lease = RedisLease(redis, f"{settings.key_prefix}:watcher:lease", ttl_s=LEASE_TTL_S)
         watcher = Watcher(

@@ -30,6 +30,7 @@ from order_engine.app.bootstrap import (
     redis_notifier,
     resting_watch,
     start_market_loop,
+    swap_line,
     token_registry,
 )
 from order_engine.app.http.security import operator_guard
@@ -86,6 +87,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         chain=chain,
         watch=resting_watch(settings, redis),
         tokens=registry,
+        line=swap_line(settings, redis),
     )
     ctx["execute"] = engine.execute
     if snipers:  # the sniper lane: no start-rate limit, and the main lane's worker runs the recovery sweep

@@ -32,9 +32,11 @@ from order_engine.domain.events import (
     EventBus,
     JobSkipped,
     JobSuperseded,
+    OutOfTurn,
     RoutingDecided,
     StatusWriter,
     SwapFoundOnChain,
+    SwapLineFailed,
     WatchNotifyFailed,
 )
 from order_engine.domain.limits import effective_price
@@ -57,11 +59,13 @@ from order_engine.domain.ports import (
     OrderRepository,
     RestingWatch,
     SwapExecutor,
+    SwapLine,
     SwapRequest,
     TokenDirectory,
 )
 from order_engine.domain.quotes import Quote, min_amount_out, routing_reason, select_best
 from order_engine.domain.requests import floor_of
+from order_engine.domain.snipers import swap_line
 from order_engine.domain.status import JOB_DRIVEN, STAGE, OrderStatus, OrderType, Step
 from order_engine.domain.tokens import Token, is_native_sol, token
 
@@ -79,6 +83,8 @@ class ExecuteOrder:
     retry_base_s: float = 2.0
     watch: RestingWatch | None = None  # told when a limit order re-arms
     tokens: TokenDirectory | None = None  # refreshed when an order names a token launched after this process began
+    line: SwapLine | None = None  # the snipers of one launch swap in submission order (domain/snipers.swap_line)
+    turn_wait_s: float = 2.0  # the longest a sniper waits for those ahead of it before it swaps anyway
     writer: StatusWriter = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -97,10 +103,13 @@ class ExecuteOrder:
         order = await self.repo.get(order_id)
         if order is None or order.status not in JOB_DRIVEN:  # unknown, terminal (cancelled meanwhile?), resting
             await self.events.emit(JobSkipped(order_id, attempt, None if order is None else order.status))
+            if order is not None and self.line is not None and (line := swap_line(order)) is not None:
+                await self._leave(line, order_id)  # a sniper cancelled while triggered holds up nobody
             return order
         resumed_from = order.status
         if self.tokens is not None and (token(order.token_in) is None or token(order.token_out) is None):
             await self.tokens.refresh()
+        line = swap_line(order) if self.line is not None else None
         try:
             while order.status in JOB_DRIVEN:
                 order = await self._advance(order, attempt, started, resumed_from)
@@ -110,6 +119,16 @@ class ExecuteOrder:
             return None
         except (DexError, OrderNotExecutable, OSError) as exc:
             return await self._handle_failure(order, attempt, exc)
+        finally:
+            if line is not None:  # however this attempt ended, it no longer holds up those behind it
+                await self._leave(line, order_id)
+
+    async def _leave(self, line: str, order_id: uuid.UUID) -> None:
+        assert self.line is not None
+        try:
+            await self.line.leave(line, order_id)
+        except Exception as exc:  # those behind it wait their bound out, then swap anyway
+            await self.events.emit(SwapLineFailed(line, (order_id,), f"leave: {exc!r}"))
 
     async def _advance(self, order: Order, attempt: int, started: datetime, resumed_from: OrderStatus) -> Order:
         match order.status:
@@ -275,8 +294,27 @@ class ExecuteOrder:
             quoted_price=built.quoted_price,
             min_amount_out=built.min_amount_out,
         )
-        signature = await self.chain.submit(swap, attempt=attempt)
+        try:
+            if self.line is not None and (line := swap_line(order)) is not None:
+                await self._wait_turn(line, order.id)
+            signature = await self.chain.submit(swap, attempt=attempt)
+        finally:
+            if self.line is not None and (line := swap_line(order)) is not None:
+                await self._leave(line, order.id)  # sent: the next sniper of its launch may go
         return await self._step(order, Step.SUBMIT, attempt, Submitted(tx_hash=signature), tx_hash=signature)
+
+    async def _wait_turn(self, line: str, order_id: uuid.UUID) -> None:
+        """Until every sniper ahead of it on its launch has sent its swap (or given up), or the bound runs out: then
+        its swap executes against the pool as they left it."""
+        assert self.line is not None
+        waited = time.perf_counter()
+        try:
+            in_turn = await self.line.wait_turn(line, order_id, within_s=self.turn_wait_s)
+        except Exception as exc:  # the line unreadable: go now rather than not at all
+            await self.events.emit(SwapLineFailed(line, (order_id,), f"wait: {exc!r}"))
+            return
+        if not in_turn:
+            await self.events.emit(OutOfTurn(order_id, line, time.perf_counter() - waited))
 
     async def _confirm(self, order: Order, attempt: int) -> Order:
         assert order.tx_hash is not None

@@ -13,16 +13,17 @@ from typing import TypeVar
 
 import attrs
 
-from order_engine.domain.events import EventBus, StatusWriter, TriggeredNotQueued
+from order_engine.domain.events import EventBus, StatusWriter, SwapLineFailed, TriggeredNotQueued
 from order_engine.domain.order import Order
 from order_engine.domain.payloads import Expired, Triggered
-from order_engine.domain.ports import Clock, OrderQueue, OrderRepository
+from order_engine.domain.ports import Clock, OrderQueue, OrderRepository, SwapLine
+from order_engine.domain.snipers import swap_line
 from order_engine.domain.status import OrderStatus, Step
 
 T = TypeVar("T")
 
 
-FIRST_CHUNK, MAX_CHUNK = 16, 512
+FIRST_CHUNK, MAX_CHUNK = 1, 512
 
 
 def chunks(items: Sequence[T], first: int = FIRST_CHUNK, most: int = MAX_CHUNK) -> Iterator[Sequence[T]]:
@@ -39,25 +40,43 @@ class TriggerOrders:
     queue: OrderQueue
     clock: Clock
     events: EventBus = attrs.field(factory=EventBus)
+    line: SwapLine | None = None  # snipers join their launch's swap line before their jobs are queued
 
     async def __call__(self, hits: Sequence[tuple[Order, Triggered]]) -> list[Order]:
         """`waiting → triggered` for each (order, what met its condition), then a job for each that moved.
 
-        In chunks that grow (16, 32, … 512), in the order given: the first jobs are queued after a small write,
-        not after a thousand rows, and the rest still share a statement per chunk.
+        In chunks that grow (1, 2, 4, … 512), in the order given: the first job is queued after a one-row write,
+        not after a thousand rows (and starts before the others crowd its worker), and the rest still share a
+        statement per chunk. Triggered snipers join their
+        pool's swap line (in the order given: submission order) before their jobs are queued.
         """
         now = self.clock.now()
         writer = StatusWriter(self.repo, self.events)
         triggered: list[Order] = []
         for part in chunks(hits):
             changes = [o.change(Step.TRIGGER, now, attempt=o.attempts, payload=p) for o, p in part]
-            for order in await writer.apply_many(changes):
+            moved = await writer.apply_many(changes)
+            await self._join_lines(moved)
+            for order in moved:
                 triggered.append(order)
                 try:
                     await self.queue.enqueue(order.id, arm=order.arm, order_type=order.order_type)
                 except Exception as exc:
                     await self.events.emit(TriggeredNotQueued(order.id, repr(exc)))
         return triggered
+
+    async def _join_lines(self, orders: Sequence[Order]) -> None:
+        if self.line is None:
+            return
+        lines: dict[str, list[Order]] = {}
+        for order in orders:
+            if (line := swap_line(order)) is not None:
+                lines.setdefault(line, []).append(order)
+        for line, members in lines.items():
+            try:
+                await self.line.join(line, members)
+            except Exception as exc:  # they still execute, only without waiting their turn
+                await self.events.emit(SwapLineFailed(line, tuple(o.id for o in members), f"join: {exc!r}"))
 
 
 @attrs.define
