@@ -202,6 +202,37 @@ async def test_confirm_of_unknown_signature_is_transient(make_chain):
         await make_chain().confirm(base58.b58encode(b"\x01" * 64).decode(), attempt=1)
 
 
+async def test_a_confirmation_is_one_read_and_a_swap_recorded_the_old_way_still_confirms(make_chain, redis, pools):
+    chain = make_chain()
+    request = swap()
+    signature = await chain.submit(request, attempt=1)
+    reads: list[tuple] = []
+    real = redis.execute_command
+
+    async def counted(*args, **kwargs):
+        reads.append(args)
+        return await real(*args, **kwargs)
+
+    redis.execute_command = counted
+    try:
+        result = await chain.confirm(signature, attempt=1)
+    finally:
+        del redis.execute_command
+    assert [r[0] for r in reads] == ["GET"] and result.error is None and result.amount_out > 0
+    # Before the record was kept under the signature too, the signature key held the order id.
+    await redis.set(f"{pools._prefix}:chain:sig:{signature}", str(request.order_id))
+    assert await chain.confirm(signature, attempt=1) == result
+
+
+async def test_the_blockhash_is_read_once_per_slot_time(make_chain, redis, pools):
+    chain = make_chain()
+    first = await chain.recent_blockhash()
+    await redis.incr(f"{pools._prefix}:chain:slot")
+    assert await chain.recent_blockhash() == first  # within the slot: the one read before
+    chain._blockhash = (chain._blockhash[0] - 1, chain._blockhash[1])  # a slot time later
+    assert await chain.recent_blockhash() != first
+
+
 # --- venues ------------------------------------------------------------------------------------------
 
 

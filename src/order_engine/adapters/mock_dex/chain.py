@@ -41,7 +41,8 @@ GENESIS_SLOT = 280_000_000
 TX_TTL_S = 7 * 24 * 3600
 
 # One atomic step: the swap's record and the pool it traded against, written together or not at all.
-# KEYS: tx:{order}, sig:{signature}, executions hash, slot counter, pool hash, pool-change stream.
+# KEYS: tx:{order}, sig:{signature} (the same record, so that a confirmation is one read), executions hash,
+# slot counter, pool hash, pool-change stream.
 # ARGV: order id, tx json, signature, ttl, pool version read, new version, new base reserve, new quote reserve,
 # the stream's cap (pools.EVENTS_MAXLEN), base reserve read, quote reserve read.
 # The reserves are computed in Python (exact integers; Lua's doubles cannot hold k ~ 1e29): the script only
@@ -65,11 +66,12 @@ local tx = cjson.decode(ARGV[2])
 tx['slot'] = redis.call('INCR', KEYS[4])
 local encoded = cjson.encode(tx)
 redis.call('SET', KEYS[1], encoded, 'EX', ARGV[4])
-redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[4])
+redis.call('SET', KEYS[2], encoded, 'EX', ARGV[4])
 redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
 return {1, encoded}
 """
 MAX_TRIES = 50
+SLOT_S = 0.4  # a Solana slot
 
 
 def _rpc(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -109,6 +111,7 @@ class RedisMockChain:
         self._swap_script = redis.register_script(_SWAP)
         self._pool_locks: dict[str, asyncio.Lock] = {}
         self._known: dict[str, amm.Pool] = {}  # pool key -> the pool as this process last saw it
+        self._blockhash: tuple[float, str] = (-SLOT_S, "")  # (when read, monotonic; the blockhash then)
 
     def _tx_key(self, order_id: uuid.UUID | str) -> str:
         return f"{self._prefix}:tx:{order_id}"
@@ -119,11 +122,16 @@ class RedisMockChain:
 
     @_rpc
     async def recent_blockhash(self) -> str:
-        """~50 ms, like a getLatestBlockhash call; derived from the current slot."""
+        """~50 ms, like a getLatestBlockhash call; derived from the current slot, which this process reads at most
+        once per slot time (a blockhash stays valid for ~150 slots: a swap built on one a slot old lands)."""
         if self._latency_scale:
             await asyncio.sleep(0.05 * self._latency_scale * (0.5 + random.random()))
-        slot = int(await self._redis.get(f"{self._prefix}:slot") or 0)
-        return base58.b58encode(hashlib.sha256(f"{self._prefix}:{slot}".encode()).digest()).decode()
+        fetched_at, blockhash = self._blockhash
+        if time.monotonic() - fetched_at >= SLOT_S:
+            slot = int(await self._redis.get(f"{self._prefix}:slot") or 0)
+            blockhash = base58.b58encode(hashlib.sha256(f"{self._prefix}:{slot}".encode()).digest()).decode()
+            self._blockhash = (time.monotonic(), blockhash)
+        return blockhash
 
     @_rpc
     async def submit(self, swap: SwapRequest, *, attempt: int) -> str:
@@ -220,8 +228,9 @@ class RedisMockChain:
 
     @_rpc
     async def confirm(self, signature: str, *, attempt: int = 1) -> SwapResult:
-        order_id = await self._redis.get(f"{self._prefix}:sig:{signature}")
-        raw = None if order_id is None else await self._redis.get(self._tx_key(order_id.decode()))
+        raw = await self._redis.get(f"{self._prefix}:sig:{signature}")
+        if raw is not None and not raw.startswith(b"{"):  # written before the record was kept here: an order id
+            raw = await self._redis.get(self._tx_key(raw.decode()))
         if raw is None:
             raise DexUnavailable(f"signature {signature[:12]}… not found by the RPC node yet")
         tx = json.loads(raw)
