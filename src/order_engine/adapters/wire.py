@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -260,8 +261,26 @@ def sniper_terms_from_dict(
     )
 
 
+# Entry → its JSON dict, built once per entry object. Entries are immutable and every later version of an order
+# holds the same entry objects, so without this each broadcast of an order (its whole history rides along) and
+# each guarded write would serialise the history again: ~18 entries per market order instead of 5. Keyed by id,
+# dropped when the entry is (a weak reference's callback, which runs before its id can be reused).
+_ENTRY_DICTS: dict[int, tuple[weakref.ref[StatusEntry], dict[str, Any]]] = {}
+
+
 def entry_to_dict(entry: StatusEntry) -> dict[str, Any]:
-    return {"status": entry.status.value, "timestamp": _ts(entry.timestamp), "metadata": payload_to_dict(entry.payload)}
+    """The entry's JSON shape. Shared between callers (it is cached): encode it, never change it."""
+    key = id(entry)
+    cached = _ENTRY_DICTS.get(key)
+    if cached is not None and cached[0]() is entry:
+        return cached[1]
+    built = {
+        "status": entry.status.value,
+        "timestamp": _ts(entry.timestamp),
+        "metadata": payload_to_dict(entry.payload),
+    }
+    _ENTRY_DICTS[key] = (weakref.ref(entry, lambda _, key=key: _ENTRY_DICTS.pop(key, None)), built)
+    return built
 
 
 def entry_from_dict(raw: dict[str, Any]) -> StatusEntry:
@@ -336,7 +355,7 @@ def status_message(
         "seq": seq,
         "status": entry.status.value,
         "timestamp": _ts(entry.timestamp),
-        "metadata": payload_to_dict(entry.payload),
+        "metadata": entry_to_dict(entry)["metadata"],
         "order": snapshot if snapshot is not None else order_to_dict(order),
     }
 

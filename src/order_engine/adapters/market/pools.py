@@ -129,6 +129,7 @@ class RedisPoolStore:
         self._seed = redis.register_script(_SEED)
         self._cas = redis.register_script(_CAS)
         self._reads = CoalescedReads(redis)
+        self._decoded: dict[str, tuple[dict[bytes, bytes], Pool]] = {}  # key -> the last hash read, decoded
 
     def key(self, venue: str, base: str, quote: str) -> str:
         return f"{self._prefix}:pool:{venue}:{base}/{quote}"
@@ -147,8 +148,17 @@ class RedisPoolStore:
 
     async def get(self, venue: str, base: str, quote: str) -> Pool | None:
         """The pool as it is now; concurrent reads share one round trip (adapters/market/coalesced.py)."""
-        raw = await self._reads.hgetall(self.key(venue, base, quote))
-        return _decode(raw) if raw else None
+        key = self.key(venue, base, quote)
+        raw = await self._reads.hgetall(key)
+        if not raw:
+            return None
+        # The same hash as last time (most reads: a pool changes when traded), so the same (immutable) Pool.
+        last = self._decoded.get(key)
+        if last is not None and last[0] == raw:
+            return last[1]
+        pool = _decode(raw)
+        self._decoded[key] = (raw, pool)
+        return pool
 
     async def all(self) -> list[Pool]:
         """Every pool, ordered by key: the index, then one pipelined read of every hash (two round trips)."""
