@@ -40,8 +40,11 @@ log = structlog.get_logger("order_engine.events")
 _INFO_ONLY = (OrderAccepted, IdempotentReplay, RoutingDecided, JobSuperseded, RecoverySwept)
 
 
+_LEVEL = logging.getLogger("order_engine.events")  # the stdlib logger behind `log`: its level check is cached
+
+
 def _below_level(event: Event) -> bool:
-    if log.isEnabledFor(logging.INFO):
+    if _LEVEL.isEnabledFor(logging.INFO):
         return False
     if isinstance(event, StatusChanged):
         return not isinstance(event.order.status_history[-1].payload, Failed)
