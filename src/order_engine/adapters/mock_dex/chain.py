@@ -14,16 +14,17 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import attrs
 import base58
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from order_engine.adapters.batching import KeyedBatcher
 from order_engine.adapters.market.pools import EVENTS_MAXLEN, RedisPoolStore
 from order_engine.adapters.mock_dex.prices import rng_for, rounded
 from order_engine.adapters.mock_dex.venue import pool_pair, tradable
@@ -32,7 +33,7 @@ from order_engine.domain.errors import DexUnavailable, UnsupportedPair
 from order_engine.domain.money import dec_str
 from order_engine.domain.ports import SwapRequest, SwapResult
 from order_engine.domain.quotes import BPS
-from order_engine.domain.tokens import token
+from order_engine.domain.tokens import Token, token
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -40,35 +41,48 @@ T = TypeVar("T")
 GENESIS_SLOT = 280_000_000
 TX_TTL_S = 7 * 24 * 3600
 
-# One atomic step: the swap's record and the pool it traded against, written together or not at all.
-# KEYS: tx:{order}, sig:{signature} (the same record, so that a confirmation is one read), executions hash,
-# slot counter, pool hash, pool-change stream.
-# ARGV: order id, tx json, signature, ttl, pool version read, new version, new base reserve, new quote reserve,
-# the stream's cap (pools.EVENTS_MAXLEN), base reserve read, quote reserve read.
-# The reserves are computed in Python (exact integers; Lua's doubles cannot hold k ~ 1e29): the script only
-# compares the pool the swap was computed on (version *and* reserves, so that a pool restored from a snapshot at
-# a version seen before is never mistaken for it) and stores the strings. Returns {1, tx} (done, or done before:
-# idempotent per order), or {0, "", version, base reserve, quote reserve} — the pool as it is — when it is not
-# the one the swap was computed on (the caller recomputes on that and tries again, with no read in between).
-_SWAP = """
-local existing = redis.call('GET', KEYS[1])
-if existing then return {1, existing} end
-local pool = redis.call('HMGET', KEYS[5], 'version', 'base_reserve', 'quote_reserve')
-if pool[1] ~= ARGV[5] or pool[2] ~= ARGV[10] or pool[3] ~= ARGV[11] then
-  return {0, '', pool[1] or '', pool[2] or '', pool[3] or ''}
+# One atomic step for a batch of swaps on one pool: their records and the pool they traded, written together or not
+# at all. KEYS: the pool hash, the pool-change stream, the executions hash, the slot counter, then per swap its
+# tx:{order} and sig:{signature} keys (the same record under both, so that a confirmation is one read).
+# ARGV: pool version read, base and quote reserves read, new version, new base and quote reserves, the stream's cap
+# (pools.EVENTS_MAXLEN), the records' ttl, then per swap its order id and record (JSON, without its slot).
+# The reserves are computed in Python (exact integers; Lua's doubles cannot hold k ~ 1e29), swap after swap on
+# the pool as it was read: the script only compares that pool (version *and* reserves, so that a pool restored
+# from a snapshot at a version seen before is never mistaken for it) and stores the strings. Returns
+# {1, records} (each with its slot), {2, {i, record, ...}} when some of the orders were sent before (nothing
+# written: idempotent per order; the caller answers those with their first record and recomputes the others), or
+# {0, version, base reserve, quote reserve} — the pool as it is — when it is not the one the batch was computed on.
+_SWAPS = """
+local n = (#KEYS - 4) / 2
+local before = {}
+for i = 1, n do
+  local record = redis.call('GET', KEYS[3 + 2 * i])
+  if record then
+    before[#before + 1] = i
+    before[#before + 1] = record
+  end
 end
-if ARGV[6] ~= ARGV[5] then
-  redis.call('HSET', KEYS[5], 'base_reserve', ARGV[7], 'quote_reserve', ARGV[8], 'version', ARGV[6])
-  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[9], '*', 'key', KEYS[5], 'version', ARGV[6],
-    'base_reserve', ARGV[7], 'quote_reserve', ARGV[8])
+if #before > 0 then return {2, before} end
+local pool = redis.call('HMGET', KEYS[1], 'version', 'base_reserve', 'quote_reserve')
+if pool[1] ~= ARGV[1] or pool[2] ~= ARGV[2] or pool[3] ~= ARGV[3] then
+  return {0, pool[1] or '', pool[2] or '', pool[3] or ''}
 end
-local tx = cjson.decode(ARGV[2])
-tx['slot'] = redis.call('INCR', KEYS[4])
-local encoded = cjson.encode(tx)
-redis.call('SET', KEYS[1], encoded, 'EX', ARGV[4])
-redis.call('SET', KEYS[2], encoded, 'EX', ARGV[4])
-redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
-return {1, encoded}
+if ARGV[4] ~= ARGV[1] then
+  redis.call('HSET', KEYS[1], 'base_reserve', ARGV[5], 'quote_reserve', ARGV[6], 'version', ARGV[4])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', 'key', KEYS[1], 'version', ARGV[4],
+    'base_reserve', ARGV[5], 'quote_reserve', ARGV[6])
+end
+local records = {}
+for i = 1, n do
+  local tx = cjson.decode(ARGV[8 + 2 * i])
+  tx['slot'] = redis.call('INCR', KEYS[4])
+  local record = cjson.encode(tx)
+  redis.call('SET', KEYS[3 + 2 * i], record, 'EX', ARGV[8])
+  redis.call('SET', KEYS[4 + 2 * i], record, 'EX', ARGV[8])
+  redis.call('HINCRBY', KEYS[3], ARGV[7 + 2 * i], 1)
+  records[i] = record
+end
+return {1, records}
 """
 MAX_TRIES = 50
 SLOT_S = 0.4  # a Solana slot
@@ -108,8 +122,8 @@ class RedisMockChain:
         self._seed = seed
         self._drift_bps = drift_bps
         self._drift_mean_bps = drift_mean_bps
-        self._swap_script = redis.register_script(_SWAP)
-        self._pool_locks: dict[str, asyncio.Lock] = {}
+        self._swaps_script = redis.register_script(_SWAPS)
+        self._batches: KeyedBatcher[_Swap, str] = KeyedBatcher(self._send_swaps)
         self._known: dict[str, amm.Pool] = {}  # pool key -> the pool as this process last saw it
         self._blockhash: tuple[float, str] = (-SLOT_S, "")  # (when read, monotonic; the blockhash then)
 
@@ -155,71 +169,73 @@ class RedisMockChain:
         tin, _, base, quote = pool_pair(swap.token_in, swap.token_out)
         in_token, out_token = token(swap.token_in), token(swap.token_out)
         assert in_token is not None and out_token is not None
-        in_units = int(swap.amount_in.scaleb(in_token.decimals))
-        min_units = int(swap.min_amount_out.scaleb(out_token.decimals))
-        keys = [
-            self._tx_key(swap.order_id),
-            f"{self._prefix}:sig:{signature}",
-            self.executions_key,
-            f"{self._prefix}:slot",
-            self._pools.key(swap.venue, base, quote),
-            self._pools.events_key,
-        ]
-        # One swap at a time per pool in this process: concurrent swaps on one pool would otherwise read the
-        # same version and all but one retry. Other processes still race; the version guard settles that.
-        async with self._pool_locks.setdefault(keys[4], asyncio.Lock()):
-            # The pool as this process last saw it (its own last swap on it, usually): the script checks that it
-            # is still so, and sends the pool as it is when it is not. One round trip while nobody else trades
-            # it, and never a swap computed on a pool that is not the current one. A swap sent before (a resumed
-            # attempt) is found by the script too, which then returns it and changes nothing.
-            pool = self._known.get(keys[4]) or await self._pools.get(swap.venue, base, quote)
-            for _ in range(MAX_TRIES):
-                if pool is None:
-                    self._known.pop(keys[4], None)
-                    raise UnsupportedPair(f"{swap.venue} has no {base}/{quote} pool")
-                moved = _drifted(tradable(pool, swap.venue, datetime.now(UTC)), tin, drift)
-                out_units = amm.amount_out(moved, tin, in_units)
-                landed = out_units >= min_units
-                final = amm.swapped(moved, tin, in_units)[0] if landed else moved
-                amount_out = out_token.round_down(Decimal(out_units).scaleb(-out_token.decimals))
-                tx = {
-                    "orderId": str(swap.order_id),
-                    "signature": signature,
-                    "venue": swap.venue,
-                    "executedPrice": dec_str(rounded(amount_out / swap.amount_in)),
-                    "amountOut": dec_str(amount_out),
-                    "minAmountOut": dec_str(swap.min_amount_out),
-                    "error": None if landed else "slippage exceeded",
-                    "sentAt": time.time(),
-                    "executionMs": round(execution_s * 1000),
-                }
-                moves = (final.base_reserve, final.quote_reserve) != (pool.base_reserve, pool.quote_reserve)
-                version = pool.version + 1 if moves else pool.version
-                done, encoded, *current = await self._swap_script(
-                    keys=keys,
-                    args=[
-                        str(swap.order_id),
-                        json.dumps(tx),
-                        signature,
-                        TX_TTL_S,
-                        str(pool.version),
-                        str(version),
-                        str(final.base_reserve),
-                        str(final.quote_reserve),
-                        str(EVENTS_MAXLEN),
-                        str(pool.base_reserve),
-                        str(pool.quote_reserve),
-                    ],
+        pending = _Swap(
+            request=swap,
+            token_in=tin,
+            out_token=out_token,
+            in_units=int(swap.amount_in.scaleb(in_token.decimals)),
+            min_units=int(swap.min_amount_out.scaleb(out_token.decimals)),
+            drift=drift,
+            signature=signature,
+            execution_ms=round(execution_s * 1000),
+            venue=swap.venue,
+            base=base,
+            quote=quote,
+        )
+        # The swaps in flight on one pool in this process go out together (adapters/batching.py): one script per
+        # batch, each computed on the pool as the one before it left it.
+        return await self._batches.submit(self._pools.key(swap.venue, base, quote), pending)
+
+    async def _send_swaps(self, key: str, swaps: Sequence[_Swap]) -> list[str | BaseException]:
+        """One batch of swaps on the pool at `key`, computed on the pool as this process last saw it (its own last
+        batch, usually): the script checks that it is still so, and sends the pool as it is when it is not. One
+        round trip while nobody else trades the pool, and never a swap computed on a pool that is not the current
+        one. Orders whose swap was sent before (resumed attempts) are answered with it, and change nothing."""
+        first = swaps[0]
+        outcomes: dict[int, str | BaseException] = {}
+        # The same order twice in one batch (two attempts at once) executes once: the later get the first's answer.
+        firsts: dict[uuid.UUID, int] = {}
+        copies = {i: firsts.setdefault(s.request.order_id, i) for i, s in enumerate(swaps)}
+        todo = sorted(set(firsts.values()))
+        pool = self._known.get(key) or await self._pools.get(first.venue, first.base, first.quote)
+        for _ in range(MAX_TRIES):
+            if not todo:
+                break
+            if pool is None:
+                self._known.pop(key, None)
+                gone = UnsupportedPair(f"{first.venue} has no {first.base}/{first.quote} pool")
+                return [outcomes.get(copies[i], gone) for i in range(len(swaps))]
+            final, records = pool, []
+            for i in todo:
+                final, record = _execute(final, swaps[i], datetime.now(UTC))
+                records.append(record)
+            version = pool.version + 1 if (final.base_reserve, final.quote_reserve) != _pair(pool) else pool.version
+            keys = [key, self._pools.events_key, self.executions_key, f"{self._prefix}:slot"]
+            args: list[str | int] = [pool.version, pool.base_reserve, pool.quote_reserve, version]
+            args += [final.base_reserve, final.quote_reserve, EVENTS_MAXLEN, TX_TTL_S]
+            for i, record in zip(todo, records, strict=True):
+                keys += [self._tx_key(swaps[i].request.order_id), f"{self._prefix}:sig:{swaps[i].signature}"]
+                args += [str(swaps[i].request.order_id), json.dumps(record)]
+            code, *rest = await self._swaps_script(keys=keys, args=[str(a) for a in args])
+            if int(code) == 1:
+                self._known[key] = attrs.evolve(
+                    pool, base_reserve=final.base_reserve, quote_reserve=final.quote_reserve, version=version
                 )
-                if int(done) == 1:
-                    sent = json.loads(encoded)
-                    if sent["signature"] == signature:  # this call's swap: the pool is now `final`'s reserves
-                        self._known[keys[4]] = attrs.evolve(pool, **_reserves(final), version=version)
-                    else:  # sent before: the pool is whatever it is now
-                        self._known.pop(keys[4], None)
-                    return str(sent["signature"])
-                pool = _as_reported(pool, *current)
-            raise DexUnavailable(f"{swap.venue} {base}/{quote} pool too busy: {MAX_TRIES} conflicting updates")
+                for i in todo:
+                    outcomes[i] = swaps[i].signature
+                todo = []
+            elif int(code) == 2:  # some were sent before: answer them with what they sent, recompute the others
+                sent = rest[0]
+                for j in range(0, len(sent), 2):
+                    i = todo[int(sent[j]) - 1]
+                    outcomes[i] = str(json.loads(sent[j + 1])["signature"])
+                todo = [i for i in todo if i not in outcomes]
+            else:
+                pool = _as_reported(pool, *rest)
+        busy = DexUnavailable(
+            f"{first.venue} {first.base}/{first.quote} pool too busy: {MAX_TRIES} conflicting updates"
+        )
+        return [outcomes.get(copies[i], busy) for i in range(len(swaps))]
 
     @_rpc
     async def find(self, order_id: uuid.UUID) -> str | None:
@@ -253,8 +269,49 @@ class RedisMockChain:
         return int(await self._redis.hget(self.executions_key, str(order_id)) or 0)
 
 
-def _reserves(pool: amm.Pool) -> dict[str, int]:
-    return {"base_reserve": pool.base_reserve, "quote_reserve": pool.quote_reserve}
+@attrs.frozen
+class _Swap:
+    """One order's swap as `submit` prepared it (its fate drawn), waiting for its pool's next batch."""
+
+    request: SwapRequest
+    token_in: str  # its symbol on the pool
+    out_token: Token
+    in_units: int
+    min_units: int
+    drift: Decimal
+    signature: str
+    execution_ms: int
+    venue: str
+    base: str
+    quote: str
+
+
+def _execute(pool: amm.Pool, swap: _Swap, now: datetime) -> tuple[amm.Pool, dict[str, Any]]:
+    """The pool after `swap` (the market's drift first, then the swap itself unless the output falls short of its
+    floor: then it lands as a failed transaction and the pool only drifts), and the swap's record."""
+    moved = _drifted(tradable(pool, swap.venue, now), swap.token_in, swap.drift)
+    out_units = amm.amount_out(moved, swap.token_in, swap.in_units)
+    landed = out_units >= swap.min_units
+    final = amm.swapped(moved, swap.token_in, swap.in_units)[0] if landed else moved
+    amount_out = swap.out_token.round_down(Decimal(out_units).scaleb(-swap.out_token.decimals))
+    request = swap.request
+    record = {
+        "orderId": str(request.order_id),
+        "signature": swap.signature,
+        "venue": swap.venue,
+        "executedPrice": dec_str(rounded(amount_out / request.amount_in)),
+        "amountOut": dec_str(amount_out),
+        "minAmountOut": dec_str(request.min_amount_out),
+        "error": None if landed else "slippage exceeded",
+        "sentAt": time.time(),
+        "executionMs": swap.execution_ms,
+    }
+    # The pool at the time it trades keeps its stored fee (the launch fee decays by the clock, not in the hash).
+    return attrs.evolve(pool, base_reserve=final.base_reserve, quote_reserve=final.quote_reserve), record
+
+
+def _pair(pool: amm.Pool) -> tuple[int, int]:
+    return pool.base_reserve, pool.quote_reserve
 
 
 def _as_reported(pool: amm.Pool, version: bytes, base_reserve: bytes, quote_reserve: bytes) -> amm.Pool | None:
