@@ -102,6 +102,15 @@ def _costs(result: Mapping[str, Any]) -> dict[Metric, float | None]:
     }
 
 
+def _snipers(result: Mapping[str, Any]) -> dict[Metric, float | None]:
+    big, first = result.get("big_launch") or {}, result.get("launch_to_first_routing_ms") or {}
+    return {
+        Metric("snipers", "one launch's snipers all terminal", "s", "lower"): big.get("all_terminal_s"),
+        Metric("snipers", "launch → first sniper routing, median", "ms", "lower"): first.get("p50"),
+        Metric("snipers", "launch → first sniper routing, slowest", "ms", "lower"): first.get("max"),
+    }
+
+
 def extract(scenario: str, result: Mapping[str, Any], accept_at: float | None = None) -> dict[Metric, float | None]:
     """The compared numbers of one run's result (`accept_at`: the accept step to read, see accept_rate)."""
     if scenario == "engine":
@@ -114,6 +123,8 @@ def extract(scenario: str, result: Mapping[str, Any], accept_at: float | None = 
         return _live(result)
     if scenario == "costs":
         return _costs(result)
+    if scenario == "snipers":
+        return _snipers(result)
     raise ValueError(f"no A/B metrics for scenario {scenario!r}")
 
 

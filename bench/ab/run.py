@@ -21,7 +21,7 @@ from bench.ab import pairs, sides
 from bench.ab import report as ab_report
 from bench.ab.metrics import compare_runs, other_cpu_pct
 from bench.context import Context
-from bench.scenarios import accept, engine, live, realistic
+from bench.scenarios import accept, engine, live, realistic, snipers
 from bench.stack import ROOT, Backing
 
 SCENARIOS: dict[str, Callable[[Context], Awaitable[dict[str, Any]]]] = {
@@ -30,6 +30,7 @@ SCENARIOS: dict[str, Callable[[Context], Awaitable[dict[str, Any]]]] = {
     "realistic": realistic.run,
     "live": live.run,
     "costs": costs.run,
+    "snipers": snipers.run,
 }
 QUICK = ["accept", "engine", "realistic", "live"]  # a quick run counts no costs, as without --ab
 SHARED = [

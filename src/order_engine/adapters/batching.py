@@ -1,9 +1,9 @@
-"""Group commit per key: items for one key submitted in the same turn of the event loop, or while that key's
-previous batch is in flight, go out together as the next batch; one batch at a time per key.
+"""Group commit per key: an item for a key with nothing in flight goes out at once, on its own; items that arrive
+while that key's batch is in flight go out together as the next batch; one batch at a time per key.
 
 The mock chain's swaps on one pool use it: the swaps in flight on a pool in this process are computed one after
 the other on the pool as the last batch left it and sent in one script, so at any load a pool costs one round
-trip per batch, not one (and, across processes, a retry) per swap. A lone item goes out at once, on its own.
+trip per batch, not one (and, across processes, a retry) per swap.
 """
 
 from __future__ import annotations
@@ -27,18 +27,32 @@ class KeyedBatcher(Generic[T, R]):
         self._draining: set[str] = set()
 
     async def submit(self, key: str, item: T) -> R:
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
         self._pending.setdefault(key, []).append((item, future))
         if key not in self._draining:
+            # Nothing in flight for this key: this item goes out at once, in this task (no hop through another
+            # task: a lone swap costs what it did before batching); those arriving meanwhile follow in a task.
             self._draining.add(key)
-            asyncio.get_running_loop().create_task(self._drain(key))
+            try:
+                await self._send(key, self._take(key))
+            finally:
+                if self._pending.get(key):
+                    loop.create_task(self._drain(key))
+                else:
+                    self._draining.discard(key)
+                    self._pending.pop(key, None)
         return await future
+
+    def _take(self, key: str) -> list[tuple[T, asyncio.Future[R]]]:
+        waiting = self._pending.get(key, [])
+        batch, self._pending[key] = waiting[: self._most], waiting[self._most :]
+        return batch
 
     async def _drain(self, key: str) -> None:
         try:
-            while waiting := self._pending.get(key):
-                batch, self._pending[key] = waiting[: self._most], waiting[self._most :]
-                await self._send(key, batch)
+            while self._pending.get(key):
+                await self._send(key, self._take(key))
         finally:
             self._draining.discard(key)
             if not self._pending.get(key):

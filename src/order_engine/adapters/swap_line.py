@@ -70,12 +70,16 @@ class RedisSwapLine:
     async def wait_turn(self, line: str, order_id: uuid.UUID, *, within_s: float) -> bool:
         key, member = self.key(line), str(order_id)
         deadline = time.monotonic() + within_s
-        while int(await self._turn(keys=[key], args=[member])) != 1:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            await self._redis.blpop([f"{key}:wake:{member}"], timeout=max(0.01, remaining))
-        return True
+        if int(await self._turn(keys=[key], args=[member])) == 1:
+            return True
+        while (remaining := deadline - time.monotonic()) > 0:
+            # A wake-up is pushed to this order's list only once it is at the head: it is its turn (the line is in
+            # submission order and an order leaves it only by itself, so nobody gets ahead of it again).
+            if await self._redis.blpop([f"{key}:wake:{member}"], timeout=max(0.01, remaining)) is not None:
+                return True
+            if int(await self._turn(keys=[key], args=[member])) == 1:  # a wake-up lost with its list's expiry
+                return True
+        return False
 
     async def leave(self, line: str, order_id: uuid.UUID) -> None:
         member = str(order_id)
