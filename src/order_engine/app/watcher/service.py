@@ -252,6 +252,7 @@ class Watcher:
             names = {name} if known is None else {name, market_symbol(known.symbol), known.mint}
             snipers.update((o.id, o) for o in self.index.snipers_wanting(*names))
         hits: list[tuple[Order, Triggered]] = []
+        triggered: set[uuid.UUID] = set()
         for order in submission_order(snipers.values()):
             if order.expires_at is not None and order.expires_at <= at:
                 continue  # it expires instead
@@ -260,6 +261,8 @@ class Watcher:
             verdict = evaluate(order, list(self.market.get(orient(tin, tout), {}).values()), launch, at)
             if verdict.hit is not None:
                 hits.append((order, verdict.hit))
+                if len(hits) == 1:  # the first fires at once, before the others are even judged
+                    triggered.update(o.id for o in await self.trigger(hits))
             elif verdict.reason is not None:
                 log.info(
                     "sniper held: the launch does not meet its conditions",
@@ -267,13 +270,12 @@ class Watcher:
                     token=tout,
                     reason=verdict.reason,
                 )
-        if not hits:
-            return
-        triggered = await self.trigger(hits)
+        if len(hits) > 1:
+            triggered.update(o.id for o in await self.trigger(hits[1:]))
         for order, hit in hits:
             self.index.remove(order.id)
             log.info(
-                "sniper triggered" if any(t.id == order.id for t in triggered) else "sniper moved on meanwhile",
+                "sniper triggered" if order.id in triggered else "sniper moved on meanwhile",
                 order_id=str(order.id),
                 token=market_symbol(order.token_out),
                 venue=hit.venue,

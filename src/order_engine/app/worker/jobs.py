@@ -47,6 +47,7 @@ log = structlog.get_logger("order_engine.worker")
 
 SWEEP_INTERVAL_S = 2  # how often (at most, across all workers: SAQ's sweep takes a lock) dead jobs are looked for
 SHUTDOWN_DRAIN_S = 10  # SIGTERM: jobs under way get this long to finish
+SNIPER_WARM_CONNECTIONS = 2  # PostgreSQL connections the sniper lane opens at start-up
 
 
 class OrderFailed(Exception):
@@ -68,8 +69,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     logging.getLogger("saq").addFilter(ExpectedErrors(RetryLater, OrderFailed))
     snipers = ctx["worker"].queue.name == sniper_lane(settings.queue_name)
     concurrency = settings.sniper_concurrency if snipers else settings.worker_concurrency
-    # One connection per concurrent job, plus one for the recovery sweep and one for the market's snapshots.
-    pool = await create_pool(settings.sqlalchemy_url, max_size=concurrency + 2)
+    # One connection per concurrent job, plus one for the recovery sweep and one for the market's snapshots. The
+    # sniper lane opens a few at start-up: a launch's first sniper must not wait for a connection to be made.
+    warm = min(concurrency, SNIPER_WARM_CONNECTIONS) if snipers else 0
+    pool = await create_pool(settings.sqlalchemy_url, min_size=warm, max_size=concurrency + 2)
     redis = redis_from_url(settings.redis_url)
     ctx["pool"], ctx["redis"] = pool, redis
     venues, chain = await mock_market(settings, redis, pool)
