@@ -109,7 +109,7 @@ def _sniper_section(r: dict[str, Any]) -> str:
         return ""
     lines = [
         "## Snipers on launches\n",
-        f"One API, one worker (market lane c10, sniper lane c1), one watcher; the start-rate limit on (100 a minute)"
+        f"One API, one worker (market lane c10, sniper lane c8: the default, its snipers swapping in line), one watcher; the start-rate limit on (100 a minute)"
         f" and {x['backlog']:,} market orders POSTed first, so the market lane stays saturated throughout"
         f" ({x['market_backlog_done_during']} of them done by the end). Then {x['launches']} launches of a new token"
         f" (`POST /api/sim/launches`), the first with {x['big']:,} snipers waiting for it, the others with"

@@ -21,7 +21,9 @@ regression gate compares two commits side by side in one session:
   the session checks that each side resolves `order_engine` to its own `src/` (the JSON records where).
 - **What is shared.** The bench driver, the working tree's `bench/` for both sides (load clients,
   measuring, reporting); the Python interpreter and its installed packages (a ref that needs other
-  dependencies needs them installed); one PostgreSQL and one Redis server.
+  dependencies needs them installed); one PostgreSQL and one Redis server (the embedded ones unless
+  `DATABASE_URL`/`REDIS_URL` are set; a full engine run needs ~250 PostgreSQL connections at its 2 API + 2
+  worker × c50 step, which the embedded server is given and a default server's 100 are not).
 - **What is compared.** engine: orders/s and the API's and the worker's CPU ms per order (the process
   group's CPU seconds over the batch ÷ its orders), per configuration; accept: p50, p99 and the API's CPU ms
   per request at one offered rate for every run (the lowest knee among them), the knee, and in a full run
