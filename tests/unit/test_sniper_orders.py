@@ -392,6 +392,29 @@ async def test_a_cancelled_sniper_leaves_its_line_and_one_ahead_that_never_leave
     assert line.lines["PEPE2/SOL"] == {}
 
 
+async def test_an_attempt_that_finds_its_swap_sent_by_a_dead_one_leaves_the_line():
+    """The attempt before sent the swap and died before it could leave: the next finds the swap on chain, settles
+    it, and leaves, so that those behind it do not wait their bound out."""
+    register(Token("PEPE2", MINT, 6))
+    repo, line, market = InMemoryOrderRepository(), InMemorySwapLine(), SwapLog(pool())
+    first, second = await triggered_snipers(2, line, market, repo)
+    clock = FakeClock()
+    routed = await ExecuteOrder(repo=repo, venues=[market], chain=market, events=EventBus(), clock=clock)._route(
+        await repo.get(first.id), 1, clock.now()
+    )
+    built = await ExecuteOrder(repo=repo, venues=[market], chain=market, events=EventBus(), clock=clock)._build(
+        routed, 1
+    )
+    assert built.status is S.BUILDING
+    signature = await market.submit(  # the dead attempt's swap
+        SwapRequest(first.id, "raydium", "SOL", "PEPE2", first.amount_in, D("1"), D("0")), attempt=1
+    )
+    market.find = lambda order_id: asyncio.sleep(0, signature if order_id == first.id else None)
+    execute = ExecuteOrder(repo=repo, venues=[market], chain=market, events=EventBus(), clock=clock, line=line)
+    assert (await execute(first.id, attempt=2)).status is S.CONFIRMED
+    assert first.id in line.left and list(line.lines["PEPE2/SOL"]) == [second.id]
+
+
 async def test_a_sniper_out_of_any_line_does_not_wait():
     register(Token("PEPE2", MINT, 6))
     repo, line, market = InMemoryOrderRepository(), InMemorySwapLine(), SwapLog(pool())

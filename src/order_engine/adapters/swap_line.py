@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 
 from redis.asyncio import Redis
@@ -22,7 +21,6 @@ from order_engine.domain.order import Order
 
 LINE_TTL_S = 24 * 3600  # a line outlives its launch's snipers (their jobs retry within minutes) by far
 WAKE_TTL_S = 60  # an untaken wake-up (its waiter gave up, or was never there) goes after this
-_FORGET_AFTER = 4096  # recently left orders this process remembers, so that a second leave costs nothing
 
 # 1: `ARGV[1]` may swap (at the head, or not in the line); 0: someone is ahead of it.
 _TURN = """
@@ -53,7 +51,6 @@ class RedisSwapLine:
         self._prefix = prefix
         self._turn = redis.register_script(_TURN)
         self._leave = redis.register_script(_LEAVE)
-        self._left: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     def key(self, line: str) -> str:
         return f"{self._prefix}:swap-line:{line}"
@@ -82,10 +79,4 @@ class RedisSwapLine:
         return False
 
     async def leave(self, line: str, order_id: uuid.UUID) -> None:
-        member = str(order_id)
-        if (line, member) in self._left:
-            return
-        await self._leave(keys=[self.key(line)], args=[member, WAKE_TTL_S])
-        self._left[(line, member)] = None
-        if len(self._left) > _FORGET_AFTER:
-            self._left.popitem(last=False)
+        await self._leave(keys=[self.key(line)], args=[str(order_id), WAKE_TTL_S])

@@ -178,7 +178,6 @@ class RedisMockChain:
             drift=drift,
             signature=signature,
             execution_ms=round(execution_s * 1000),
-            venue=swap.venue,
             base=base,
             quote=quote,
         )
@@ -281,9 +280,12 @@ class _Swap:
     drift: Decimal
     signature: str
     execution_ms: int
-    venue: str
     base: str
     quote: str
+
+    @property
+    def venue(self) -> str:
+        return self.request.venue
 
 
 def _execute(pool: amm.Pool, swap: _Swap, now: datetime) -> tuple[amm.Pool, dict[str, Any]]:

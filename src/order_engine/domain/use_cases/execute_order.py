@@ -67,6 +67,9 @@ from order_engine.domain.quotes import Quote, min_amount_out, routing_reason, se
 from order_engine.domain.requests import floor_of
 from order_engine.domain.snipers import swap_line
 from order_engine.domain.status import JOB_DRIVEN, STAGE, OrderStatus, OrderType, Step
+
+# A sniper's attempt that ends in one of these has not sent its swap: it leaves its launch's line on the way out.
+BEFORE_SWAP = frozenset({OrderStatus.TRIGGERED, OrderStatus.ROUTING, OrderStatus.BUILDING})
 from order_engine.domain.tokens import Token, is_native_sol, token
 
 P = TypeVar("P")
@@ -120,7 +123,9 @@ class ExecuteOrder:
         except (DexError, OrderNotExecutable, OSError) as exc:
             return await self._handle_failure(order, attempt, exc)
         finally:
-            if line is not None:  # however this attempt ended, it no longer holds up those behind it
+            # An attempt that ended before its swap (failed at routing, superseded, a transient error) no longer holds
+            # up those behind it; one that sent its swap left the line as it did (`_submit`).
+            if line is not None and order.status in BEFORE_SWAP:
                 await self._leave(line, order_id)
 
     async def _leave(self, line: str, order_id: uuid.UUID) -> None:
@@ -279,7 +284,10 @@ class ExecuteOrder:
         return rearmed
 
     async def _submit(self, order: Order, attempt: int, *, look_up_first: bool) -> Order:
+        line = swap_line(order) if self.line is not None else None
         if look_up_first and (existing := await self.chain.find(order.id)) is not None:
+            if line is not None:  # sent by an attempt that died before it could leave the line
+                await self._leave(line, order.id)
             await self.events.emit(SwapFoundOnChain(order.id, attempt, existing))
             found = Submitted(tx_hash=existing, found_on_chain=True)
             return await self._step(order, Step.SUBMIT, attempt, found, tx_hash=existing)
@@ -295,11 +303,11 @@ class ExecuteOrder:
             min_amount_out=built.min_amount_out,
         )
         try:
-            if self.line is not None and (line := swap_line(order)) is not None:
+            if line is not None:
                 await self._wait_turn(line, order.id)
             signature = await self.chain.submit(swap, attempt=attempt)
         finally:
-            if self.line is not None and (line := swap_line(order)) is not None:
+            if line is not None:
                 await self._leave(line, order.id)  # sent: the next sniper of its launch may go
         return await self._step(order, Step.SUBMIT, attempt, Submitted(tx_hash=signature), tx_hash=signature)
 
