@@ -108,6 +108,7 @@ async def test_happy_path_runs_every_step_once_in_order():
     assert order.attempts == 1
     # Each change was announced once, after it was written, with the step that made it; routing is told too.
     assert [(type(e).__name__, getattr(e, "step", None)) for e in r.recorded.events] == [
+        ("QuotesGathered", None),
         ("RoutingDecided", None),
         ("StatusChanged", Step.ROUTE),
         ("StatusChanged", Step.BUILD),
@@ -292,7 +293,9 @@ async def test_transient_error_on_every_attempt_fails_on_the_last():
     assert [e.status for e in order.status_history] == [S.PENDING, S.PENDING, S.PENDING, S.FAILED]
     assert [meta(e)["retryInS"] for e in order.status_history[1:3]] == [2.0, 4.0]
     assert [meta(e)["attempt"] for e in order.status_history[1:3]] == [1, 2]
-    assert meta(order.status_history[-1]) == {"reason": reason, "attempts": 3, "stage": "routing"}
+    assert meta(order.status_history[-1]) == {
+        "reason": reason, "failureClass": "venue_unavailable", "attempts": 3, "stage": "routing"
+    }  # fmt: skip
     assert [v.calls for v in r.venues] == [[1, 2, 3], [1, 2, 3]]
     assert r.chain.submit_calls == 0
     assert r.notifier.statuses() == [S.PENDING, S.PENDING, S.FAILED]
@@ -314,7 +317,7 @@ async def test_slippage_at_confirmation_fails_at_once():
     assert order.failure_reason == "slippage exceeded"
     assert [e.status for e in order.status_history] == [*HAPPY[:4], S.FAILED]
     assert meta(order.status_history[-1]) == {
-        "reason": "slippage exceeded", "attempts": 1, "stage": "confirming",
+        "reason": "slippage exceeded", "failureClass": "slippage", "attempts": 1, "stage": "confirming",
         "amountOut": "150.1", "minAmountOut": "150.709718",
     }  # fmt: skip
     assert order.amount_out is None and order.executed_price is None
@@ -335,7 +338,9 @@ async def test_pair_no_venue_trades_fails_at_once():
     order = await r.execute(r.order_id, attempt=1)
     assert order.status is S.FAILED
     assert order.failure_reason == "no SOL/USDC pool"
-    assert meta(order.status_history[-1]) == {"reason": "no SOL/USDC pool", "attempts": 1, "stage": "routing"}
+    assert meta(order.status_history[-1]) == {
+        "reason": "no SOL/USDC pool", "failureClass": "unsupported_pair", "attempts": 1, "stage": "routing"
+    }  # fmt: skip
     assert order.seq == 2
 
 
@@ -357,7 +362,7 @@ async def test_dust_fails_at_routing_and_never_reaches_the_chain(amount_in, expe
     assert [e.status for e in order.status_history] == [S.PENDING, S.FAILED]
     metadata = meta(order.status_history[-1])
     assert metadata == {
-        "reason": order.failure_reason, "attempts": 1, "stage": "routing",
+        "reason": order.failure_reason, "failureClass": "amount_too_small", "attempts": 1, "stage": "routing",
         "expectedAmountOut": expected, "minAmountOut": floor,
     }  # fmt: skip
     assert r.chain.executions[r.order_id] == 0

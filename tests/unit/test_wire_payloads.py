@@ -9,7 +9,18 @@ import pytest
 
 from order_engine.adapters.wire import entry_from_dict, entry_to_dict
 from order_engine.domain.order import StatusEntry
-from order_engine.domain.payloads import Built, Confirmed, Created, Failed, Rested, Retry, Routed, Submitted, Triggered
+from order_engine.domain.payloads import (
+    Built,
+    Confirmed,
+    Created,
+    Failed,
+    FailureClass,
+    Rested,
+    Retry,
+    Routed,
+    Submitted,
+    Triggered,
+)
 from order_engine.domain.quotes import Quote
 from order_engine.domain.status import OrderStatus as S
 
@@ -36,12 +47,13 @@ CASES = [
     (S.SUBMITTED, Submitted("5Sig", found_on_chain=True), {"txHash": "5Sig", "foundOnChain": True}),
     (S.CONFIRMED, Confirmed("5Sig", D("0.0000001"), D("151.65"), 280000001, 2300),
      {"txHash": "5Sig", "executedPrice": "0.0000001", "amountOut": "151.65", "slot": 280000001, "executionMs": 2300}),
-    (S.FAILED, Failed("no SOL/USDC pool", 1, "routing"), {"reason": "no SOL/USDC pool", "attempts": 1, "stage": "routing"}),
-    (S.FAILED, Failed("slippage exceeded", 1, "confirming", amount_out=D("150.1"), min_amount_out=D("150.709718")),
-     {"reason": "slippage exceeded", "attempts": 1, "stage": "confirming", "amountOut": "150.1",
+    (S.FAILED, Failed("no SOL/USDC pool", 1, "routing", FailureClass.UNSUPPORTED_PAIR),
+     {"reason": "no SOL/USDC pool", "failureClass": "unsupported_pair", "attempts": 1, "stage": "routing"}),
+    (S.FAILED, Failed("slippage exceeded", 1, "confirming", FailureClass.SLIPPAGE, amount_out=D("150.1"), min_amount_out=D("150.709718")),
+     {"reason": "slippage exceeded", "failureClass": "slippage", "attempts": 1, "stage": "confirming", "amountOut": "150.1",
       "minAmountOut": "150.709718"}),
-    (S.FAILED, Failed("amount too small: …", 1, "routing", min_amount_out=D("0.000000"), expected_amount_out=D("0.000001")),
-     {"reason": "amount too small: …", "attempts": 1, "stage": "routing", "expectedAmountOut": "0.000001",
+    (S.FAILED, Failed("amount too small: …", 1, "routing", FailureClass.AMOUNT_TOO_SMALL, min_amount_out=D("0.000000"), expected_amount_out=D("0.000001")),
+     {"reason": "amount too small: …", "failureClass": "amount_too_small", "attempts": 1, "stage": "routing", "expectedAmountOut": "0.000001",
       "minAmountOut": "0.000000"}),
 ]  # fmt: skip
 
@@ -52,3 +64,20 @@ def test_round_trip_and_shape(status, payload, wire) -> None:
     as_json = entry_to_dict(entry)
     assert as_json == {"status": status.value, "timestamp": "2025-01-01T12:00:00.123456Z", "metadata": wire}
     assert entry_from_dict(as_json) == entry
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        ({"reason": "not accepted: queue unavailable", "attempts": 0, "stage": "queueing"}, FailureClass.NOT_QUEUED),
+        ({"reason": "slippage exceeded", "attempts": 1, "stage": "confirming"}, FailureClass.SLIPPAGE),
+        ({"reason": "amount too small", "attempts": 1, "stage": "routing", "expectedAmountOut": "0"},
+         FailureClass.AMOUNT_TOO_SMALL),
+        ({"reason": "no SOL/USDC pool", "attempts": 1, "stage": "routing"}, FailureClass.ERROR),
+        ({"reason": "x", "failureClass": "no-such-class", "attempts": 1, "stage": "routing"}, FailureClass.ERROR),
+    ],
+)  # fmt: skip
+def test_a_failed_entry_written_before_failure_classes_gets_one_from_its_fields(metadata, expected) -> None:
+    raw = {"status": "failed", "timestamp": "2025-01-01T12:00:00.123456Z", "metadata": metadata}
+    payload = entry_from_dict(raw).payload
+    assert isinstance(payload, Failed) and payload.failure_class is expected

@@ -20,6 +20,7 @@ from order_engine.domain.payloads import (
     Created,
     Expired,
     Failed,
+    FailureClass,
     Payload,
     Rested,
     Retry,
@@ -42,6 +43,21 @@ def _ts(value: Any) -> str:
 
 def _time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _failure_class(raw: dict[str, Any]) -> FailureClass:
+    """The entry's own, or (written before entries had one) what its other fields say."""
+    try:
+        return FailureClass(raw["failureClass"])
+    except (KeyError, ValueError):
+        pass
+    if raw.get("stage") == "queueing":
+        return FailureClass.NOT_QUEUED
+    if raw.get("reason") == "slippage exceeded":
+        return FailureClass.SLIPPAGE
+    if "expectedAmountOut" in raw:
+        return FailureClass.AMOUNT_TOO_SMALL
+    return FailureClass.ERROR
 
 
 def _d(value: str | None) -> Decimal | None:
@@ -74,7 +90,12 @@ def quote_from_dict(raw: dict[str, Any]) -> Quote:
 
 
 def _failed_to_dict(p: Failed) -> dict[str, Any]:
-    out: dict[str, Any] = {"reason": p.reason, "attempts": p.attempts, "stage": p.stage}
+    out: dict[str, Any] = {
+        "reason": p.reason,
+        "failureClass": p.failure_class.value,
+        "attempts": p.attempts,
+        "stage": p.stage,
+    }
     for key, value in (
         ("amountOut", p.amount_out),
         ("expectedAmountOut", p.expected_amount_out),
@@ -225,6 +246,7 @@ def payload_from_dict(status: OrderStatus, raw: dict[str, Any]) -> Payload:
                 reason=raw["reason"],
                 attempts=raw.get("attempts", 0),
                 stage=raw.get("stage", ""),
+                failure_class=_failure_class(raw),
                 amount_out=_d(raw.get("amountOut")),
                 min_amount_out=_d(raw.get("minAmountOut")),
                 expected_amount_out=_d(raw.get("expectedAmountOut")),

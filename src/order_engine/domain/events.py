@@ -15,7 +15,7 @@ import attrs
 
 from order_engine.domain.order import Order, StatusChange
 from order_engine.domain.ports import OrderRepository
-from order_engine.domain.status import OrderStatus, Step
+from order_engine.domain.status import OrderStatus, OrderType, Step
 
 
 @attrs.frozen
@@ -110,6 +110,17 @@ class JobSuperseded:
 
 
 @attrs.frozen
+class QuotesGathered:
+    """Every venue asked for a quote answered or failed: how long each took, and the class of each failure
+    (`unsupported_pair`, `unavailable`, `error`). Emitted before the routing decision, whatever it is."""
+
+    order_id: uuid.UUID
+    order_type: OrderType
+    latency_s: Mapping[str, float]  # venue -> seconds
+    errors: Mapping[str, str]  # venue -> error class
+
+
+@attrs.frozen
 class RoutingDecided:
     order_id: uuid.UUID
     attempt: int
@@ -166,6 +177,7 @@ Event = (
     | OutOfTurn
     | JobSkipped
     | JobSuperseded
+    | QuotesGathered
     | RoutingDecided
     | SwapFoundOnChain
     | AttemptFailed

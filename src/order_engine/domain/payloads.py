@@ -6,6 +6,7 @@ decimal strings) in the history column, the API and the live streams.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -116,11 +117,24 @@ class Confirmed:
     execution_ms: int
 
 
+class FailureClass(enum.StrEnum):
+    """Why an order failed, as a closed set (the reason is free text; this is what clients branch on and metrics
+    count)."""
+
+    SLIPPAGE = "slippage"  # the swap would have returned less than its floor
+    AMOUNT_TOO_SMALL = "amount_too_small"  # its floor is below one unit of the output token
+    UNSUPPORTED_PAIR = "unsupported_pair"  # no venue trades the pair (any more)
+    VENUE_UNAVAILABLE = "venue_unavailable"  # transient venue or chain errors until the attempts ran out
+    NOT_QUEUED = "not_queued"  # the queue was down at acceptance: the order was closed, never accepted
+    ERROR = "error"  # anything else
+
+
 @attrs.frozen
 class Failed:
     reason: str
     attempts: int
     stage: str
+    failure_class: FailureClass = FailureClass.ERROR
     amount_out: Decimal | None = None  # slippage exceeded: what the swap returned
     min_amount_out: Decimal | None = None  # slippage exceeded / amount too small: the floor
     expected_amount_out: Decimal | None = None  # amount too small: what the best quote returns

@@ -33,6 +33,7 @@ from order_engine.domain.events import (
     JobSkipped,
     JobSuperseded,
     OutOfTurn,
+    QuotesGathered,
     RoutingDecided,
     StatusWriter,
     SwapFoundOnChain,
@@ -46,6 +47,7 @@ from order_engine.domain.payloads import (
     Built,
     Confirmed,
     Failed,
+    FailureClass,
     Payload,
     Rested,
     Retry,
@@ -156,22 +158,30 @@ class ExecuteOrder:
     async def _route(self, order: Order, attempt: int, started_at: datetime) -> Order:
         started = time.perf_counter()
         venues = self._venues_for(order)
-        results = await asyncio.gather(
-            *(
-                v.quote(order.token_in, order.token_out, order.amount_in, order_id=order.id, attempt=attempt)
-                for v in venues
-            ),
-            return_exceptions=True,
-        )
+        latencies: dict[str, float] = {}
+
+        async def timed(venue: DexVenue) -> Quote:
+            asked = time.perf_counter()
+            try:
+                return await venue.quote(
+                    order.token_in, order.token_out, order.amount_in, order_id=order.id, attempt=attempt
+                )
+            finally:
+                latencies[venue.name] = time.perf_counter() - asked
+
+        results = await asyncio.gather(*(timed(v) for v in venues), return_exceptions=True)
         quotes: list[Quote] = []
         errors: dict[str, str] = {}
+        error_classes: dict[str, str] = {}
         for venue, result in zip(venues, results, strict=True):
             if isinstance(result, Quote):
                 quotes.append(result)
             elif isinstance(result, DexError | OSError):
                 errors[venue.name] = str(result) or type(result).__name__
+                error_classes[venue.name] = quote_error_class(result)
             else:
                 raise result  # a bug, not a market condition
+        await self.events.emit(QuotesGathered(order.id, order.order_type, latencies, error_classes))
         if not quotes:
             unsupported = [r for r in results if isinstance(r, UnsupportedPair)]
             if unsupported and len(unsupported) == len(results):
@@ -363,7 +373,7 @@ class ExecuteOrder:
             except StaleTransition:
                 return None
             raise RetryLater(delay, exc) from exc
-        failed = Failed(reason=error, attempts=attempt, stage=stage)
+        failed = Failed(reason=error, attempts=attempt, stage=stage, failure_class=failure_class(exc, transient))
         if isinstance(exc, AmountTooSmall):
             failed = attrs.evolve(failed, expected_amount_out=exc.expected, min_amount_out=exc.min_amount_out)
         if isinstance(exc, SlippageExceeded):
@@ -374,3 +384,25 @@ class ExecuteOrder:
             return await self._step(latest, Step.FAIL, attempt, failed, failure_reason=failed.reason)
         except StaleTransition:
             return None
+
+
+def failure_class(exc: Exception, transient: bool) -> FailureClass:
+    """The closed-set class of the error that failed an order (its reason stays the error's own words)."""
+    if isinstance(exc, SlippageExceeded):
+        return FailureClass.SLIPPAGE
+    if isinstance(exc, AmountTooSmall):
+        return FailureClass.AMOUNT_TOO_SMALL
+    if isinstance(exc, UnsupportedPair):
+        return FailureClass.UNSUPPORTED_PAIR
+    if transient:  # the attempts ran out
+        return FailureClass.VENUE_UNAVAILABLE
+    return FailureClass.ERROR
+
+
+def quote_error_class(exc: Exception) -> str:
+    """A venue's failure to quote, as a closed set: `unsupported_pair`, `unavailable` (transient) or `error`."""
+    if isinstance(exc, UnsupportedPair):
+        return "unsupported_pair"
+    if isinstance(exc, OSError) or (isinstance(exc, DexError) and exc.transient):
+        return "unavailable"
+    return "error"

@@ -27,7 +27,7 @@ from order_engine.domain.events import (
 )
 from order_engine.domain.limits import effective_price, limit_floor
 from order_engine.domain.order import Order
-from order_engine.domain.payloads import Expired, Failed, Payload, Rested, Triggered
+from order_engine.domain.payloads import Expired, Failed, FailureClass, Payload, Rested, Triggered
 from order_engine.domain.ports import Clock, MarketQuotes, OrderQueue, OrderRepository, RestingWatch, TokenDirectory
 from order_engine.domain.requests import (
     DEFAULT_POLICY,
@@ -143,7 +143,7 @@ class SubmitOrder:
             Step.FAIL,
             self.clock.now(),
             attempt=0,
-            payload=Failed(reason=reason, attempts=0, stage="queueing"),
+            payload=Failed(reason=reason, attempts=0, stage="queueing", failure_class=FailureClass.NOT_QUEUED),
             failure_reason=reason,
             **({"idempotency_key": None} if order.idempotency_key is not None else {}),
         )
