@@ -107,7 +107,8 @@ class Stack:
 
 
 def stack_env(database_url: str, redis_url: str, prefix: str, **overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDER_ENGINE_")}
+    # No ORDER_ENGINE_* nor a metrics directory from the shell: a test that wants one sets its own.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDER_ENGINE_") and k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update(
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,

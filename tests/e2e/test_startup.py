@@ -17,6 +17,7 @@ import queue
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -233,3 +234,31 @@ def test_dev_refuses_a_wildcard_bind_before_starting_any_server(run: Callable[..
     assert [line.get("level") for line in proc.lines] == ["error"], proc.output()
     assert "0.0.0.0" in proc.lines[0]["error"] and "ORDER_ENGINE_ADMIN_TOKEN" in proc.lines[0]["error"]
     assert not data_dir.exists() and not accepts(port)
+
+
+def test_dev_wipes_its_metrics_directory_and_marks_a_killed_child_dead(
+    run: Callable[..., Proc], tmp_path: Path
+) -> None:
+    """`dev` gives its children one multiprocess directory (under the data dir), emptied at start so a last run's
+    counters do not carry over, and marks every child dead when it exits, a SIGKILLed one included (whose own
+    exit hook never ran): its live gauges leave the sums."""
+    import psutil
+
+    metrics_dir = tmp_path / "data" / "metrics"
+    metrics_dir.mkdir(parents=True)
+    stale = "from order_engine.app.metrics.catalog import engine_metrics as m; m().accepted.labels('market').inc(1000)"
+    subprocess.run(
+        [sys.executable, "-c", stale], env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}, check=True
+    )
+    assert list(metrics_dir.glob("counter_*.db"))
+    port = free_port()
+    proc = run("dev", "--port", str(port), "--workers", "1", ORDER_ENGINE_DATA_DIR=str(tmp_path / "data"))
+    proc.wait_for(event("order-engine is up"))
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert 'order_engine_orders_accepted_total{order_type="market"} 0.0' in text
+    children = psutil.Process(proc.popen.pid).children()
+    worker = next(c for c in children if "worker" in c.cmdline())
+    assert (metrics_dir / f"gauge_livesum_{worker.pid}.db").exists()
+    worker.kill()  # dev sees a child gone and stops the rest
+    assert proc.popen.wait(timeout=30) == 1
+    assert list(metrics_dir.glob("gauge_livesum_*.db")) == []

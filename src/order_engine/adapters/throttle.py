@@ -31,8 +31,10 @@ class RedisStartThrottle:
         return max(0.01, stats.reset_time - time.time())
 
     async def wait_turn(self, poll_max_s: float = 1.0) -> float:
-        """Wait until admitted; returns how long that took."""
+        """Wait until admitted; returns how long it waited (0.0: admitted at once)."""
         started = time.monotonic()
+        waited = False
         while wait := await self.admit():
+            waited = True
             await asyncio.sleep(min(wait, poll_max_s))
-        return time.monotonic() - started
+        return time.monotonic() - started if waited else 0.0

@@ -82,6 +82,11 @@ def bootstrap(
     listeners: Sequence[Listener] = (),
 ) -> Engine:
     clock = clock or SystemClock()
+    if settings.metrics:
+        from order_engine.app.metrics.catalog import engine_metrics
+        from order_engine.app.metrics.listener import metrics_listener
+
+        listeners = (*listeners, metrics_listener(engine_metrics()))
     events = event_bus(*([broadcaster(notifier)] if notifier is not None else []), *listeners)
     execute = None
     if venues is not None and chain is not None:

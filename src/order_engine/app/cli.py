@@ -15,11 +15,14 @@ import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import structlog
 
 from order_engine.app.client.sim import add_sim_commands
+from order_engine.app.metrics.exposition import ENV as METRICS_DIR_ENV
+from order_engine.app.metrics.exposition import join_multiprocess, mark_dead, prepare_dir, serve_port
 from order_engine.app.runtime.logging import configure_logging
 from order_engine.app.settings import Settings
 
@@ -113,6 +116,8 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
     from order_engine.app.worker.tuning import drain_then_stop, quick_sweeps
 
     use_uvloop()
+    serve_port(settings, "worker")
+    join_multiprocess()
     plugin = SAQPlugin(saq_config(settings, web=False))
     workers = plugin.get_workers()
     lanes = {name: worker.queue for name, worker in workers.items()}
@@ -128,6 +133,8 @@ def cmd_watcher(settings: Settings, _: argparse.Namespace) -> int:
     from order_engine.app.watcher.main import serve
 
     use_uvloop()
+    serve_port(settings, "watcher")
+    join_multiprocess()
     asyncio.get_event_loop().run_until_complete(serve(settings))
     return 0
 
@@ -164,6 +171,7 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
         settings = Settings.from_env(**overrides)
     settings = sim_api_unless_set(settings)
     children: list[subprocess.Popen[bytes]] = []
+    metrics_dir: Path | None = None
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -174,7 +182,13 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     try:
         cmd_migrate(settings, args)
+        # The children's metrics go to one directory the API's /metrics adds up (a port each would collide).
+        settings = replace(settings, metrics_port=0)
         env = {**os.environ, **settings.as_env()}
+        if settings.metrics:
+            metrics_dir = Path(os.environ.get(METRICS_DIR_ENV) or settings.data_dir / "metrics").resolve()
+            prepare_dir(metrics_dir)
+            env[METRICS_DIR_ENV] = str(metrics_dir)
         children.append(_spawn("api", ["--host", args.host, "--port", str(args.port)], env))
         children.extend(_spawn("worker", [], env) for _ in range(args.workers))
         children.append(_spawn("watcher", [], env))
@@ -190,6 +204,7 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
                 api=f"{base}/api/orders/execute",
                 docs=f"{base}/schema",
                 queue_ui=f"{base}/saq",
+                metrics=f"{base}/metrics",
                 websocket=f"ws://{args.host}:{args.port}/api/orders/<orderId>/ws",
                 database=settings.database_url,
                 redis=settings.redis_url,
@@ -210,6 +225,10 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
+                child.wait()
+        if metrics_dir is not None:
+            for child in children:
+                mark_dead(child.pid, metrics_dir)
         if embedded is not None:
             embedded.stop()
         log.info("order-engine stopped")

@@ -81,6 +81,9 @@ class Settings:
     sniper_turn_wait_s: float = 2.0  # a sniper waits at most this for those ahead of it in its launch's line
     launch_fee_decay_s: float = 60.0  # Meteora's launch fee decays to its normal fee over this
     market_launch_every_s: float = 0.0  # the market leader launches a random token this often (0 = never)
+    metrics: bool = True  # Prometheus metrics (app/metrics/); false: no listener, no /metrics
+    metrics_port: int = 0  # a worker's or watcher's own /metrics port (0: none; see app/metrics/exposition.py)
+    metrics_host: str = "127.0.0.1"  # ... and the address it binds
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -126,6 +129,9 @@ class Settings:
             "launch_fee_decay_s": _env("ORDER_ENGINE_LAUNCH_FEE_DECAY_S", cls.launch_fee_decay_s, float),
             "market_launch_every_s": _env("ORDER_ENGINE_MARKET_LAUNCH_EVERY_S", cls.market_launch_every_s, float),
             "sim_api": _env("ORDER_ENGINE_SIM_API", False, bool),
+            "metrics": _env("ORDER_ENGINE_METRICS", True, bool),
+            "metrics_port": _env("ORDER_ENGINE_METRICS_PORT", 0, int),
+            "metrics_host": _env("ORDER_ENGINE_METRICS_HOST", cls.metrics_host),
         }
         values.update(overrides)
         settings = cls(**values)
@@ -159,6 +165,8 @@ class Settings:
             raise ValueError("ORDER_ENGINE_SNIPER_CONCURRENCY must be >= 1")
         if self.sniper_turn_wait_s <= 0:
             raise ValueError("ORDER_ENGINE_SNIPER_TURN_WAIT_S must be > 0")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ValueError("ORDER_ENGINE_METRICS_PORT must be a TCP port (0 = none)")
         if self.worker_concurrency < 1 or self.max_attempts < 1:
             raise ValueError("worker concurrency and max attempts must be >= 1")
 

@@ -82,6 +82,11 @@ class RestingIndex:
     def __len__(self) -> int:
         return len(self._orders)
 
+    def by_type(self) -> dict[OrderType, int]:
+        """How many limit and sniper orders rest."""
+        snipers = sum(len(entries) for entries in self._snipers.values())
+        return {OrderType.LIMIT: len(self._orders) - snipers, OrderType.SNIPER: snipers}
+
     def __contains__(self, order_id: uuid.UUID) -> bool:
         return order_id in self._orders
 

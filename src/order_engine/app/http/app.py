@@ -41,6 +41,9 @@ from order_engine.app.http.security import FailOpenRedisStore, api_rate_limit
 from order_engine.app.http.sim import sim_routes
 from order_engine.app.live.routes import execute_over_ws, watch_order
 from order_engine.app.live.streams import LiveStreams
+from order_engine.app.metrics.exposition import http_metrics, join_multiprocess, metrics_controller
+from order_engine.app.metrics.live import StreamMeter
+from order_engine.app.metrics.queue_depth import QueueDepth
 from order_engine.app.runtime.gc_tuning import tune_gc
 from order_engine.app.runtime.logging import configure_logging
 from order_engine.app.runtime.loop_monitor import watch_loop_lag
@@ -54,6 +57,7 @@ log = structlog.get_logger("order_engine.api")
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level, settings.log_json)
+    join_multiprocess()
     saq = SAQPlugin(saq_config(settings, web=settings.web_ui, api=True))
     for worker in saq.get_workers().values():
         # The API runs no jobs, so it needs no heartbeat thread (whose shutdown logs a spurious crash).
@@ -68,7 +72,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         queue = saq.get_queue(settings.queue_name)
         snipers = saq.get_queue(sniper_lane(settings.queue_name))
         repo = SqlOrderRepository(pool)
-        streams = LiveStreams(settings.ws_max_connections, settings.ws_max_per_order)
+        streams = LiveStreams(settings.ws_max_connections, settings.ws_max_per_order, meter=stream_meter(settings))
         store = RedisPoolStore(redis, prefix=settings.key_prefix)
         registry = token_registry(settings, redis, pool)
         engine = bootstrap(
@@ -101,6 +105,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await registry.refresh()
         except Exception as exc:  # Redis or PostgreSQL away: refreshed again when a request names a new token
             log.warning("token registry not loaded at start-up", error=repr(exc))
+        if settings.metrics:
+            app.state.queue_depth = QueueDepth({"main": queue, "snipers": snipers})
         resync = asyncio.create_task(streams.resync_forever(repo, settings.ws_resync_s))
         warming = asyncio.create_task(warm_up(pool, settings.api_db_pool_size))
         lag = asyncio.create_task(watch_loop_lag(settings.loop_lag_warn_ms / 1000))
@@ -120,9 +126,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             log.info("api stopped")
 
     rate_limit = api_rate_limit(settings.api_rate_limit_per_min)
+    metrics = [metrics_controller(settings)] if settings.metrics else []
     app = Litestar(
-        route_handlers=[OrdersController, MarketController, watch_order, execute_over_ws, health, live],
-        middleware=[redirect_to_trailing_slash("/saq"), *([rate_limit.middleware] if rate_limit else [])],
+        route_handlers=[OrdersController, MarketController, watch_order, execute_over_ws, health, live, *metrics],
+        middleware=[
+            redirect_to_trailing_slash("/saq"),
+            *([http_metrics().middleware] if settings.metrics else []),
+            *([rate_limit.middleware] if rate_limit else []),
+        ],
         stores=StoreRegistry(
             default_factory=lambda name: FailOpenRedisStore(redis, namespace=f"{settings.key_prefix}:store:{name}")
         ),
@@ -137,6 +148,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
     for router in sim_routes(settings):  # /api/sim, only with ORDER_ENGINE_SIM_API
         app.register(router)
     return app
+
+
+def stream_meter(settings: Settings) -> StreamMeter | None:
+    if not settings.metrics:
+        return None
+    from order_engine.app.metrics.catalog import engine_metrics
+    from order_engine.app.metrics.live import PrometheusStreamMeter
+
+    return PrometheusStreamMeter(engine_metrics())
 
 
 def provide_services(state: State) -> Services:

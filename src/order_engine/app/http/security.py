@@ -79,5 +79,5 @@ def api_rate_limit(per_minute: int) -> RateLimitConfig | None:
     return RateLimitConfig(
         rate_limit=("minute", per_minute),
         store="rate_limit",
-        exclude=["/health", "/saq", "/schema"],
+        exclude=["/health", "/saq", "/schema", "/metrics"],
     )

@@ -126,4 +126,4 @@ async def execute_over_ws(
         return
     body = {"type": "accepted", **accepted(order.id, order.status.value, order.order_type.value)}
     await socket.send_data(encode(body).decode(), mode="text")
-    await stream_order(socket, services, channels, order.id)
+    await stream_order(socket, services, channels, order.id, route="execute")

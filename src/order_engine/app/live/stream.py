@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -67,8 +68,9 @@ async def _until_disconnect(socket: WebSocket[Any, Any, Any], subscriber: Any) -
 
 
 class _Stream:
-    def __init__(self, socket: WebSocket[Any, Any, Any]) -> None:
+    def __init__(self, socket: WebSocket[Any, Any, Any], sent: Callable[[], None]) -> None:
         self.socket = socket
+        self._sent = sent
         self.subscriber: Any = None
         self.last = 0
         self.done = False
@@ -79,6 +81,7 @@ class _Stream:
 
     async def send(self, data: bytes, seq: int, status: str) -> None:
         await self.socket.send_data(data.decode(), mode="text")
+        self._sent()
         self.last = seq
         if status in TERMINAL:  # a str: StrEnum members hash and compare as their values
             # Every socket watching this order woke for the same event: let the others send it before
@@ -104,10 +107,13 @@ async def stream_order(
     order_id: uuid.UUID,
     *,
     since: int | None = None,
+    route: str = "watch",
 ) -> None:
-    """Stream `order_id` until it is terminal (close 1000) or the client leaves. The socket is accepted."""
-    stream = _Stream(socket)
-    with services.streams.admit(order_id, stream) as refused:
+    """Stream `order_id` until it is terminal (close 1000) or the client leaves. The socket is accepted. `route`
+    names the route for the meter: `watch` (/api/orders/{id}/ws) or `execute` (/api/orders/execute)."""
+    meter = services.streams.meter
+    stream = _Stream(socket, lambda: meter.sent(route))
+    with services.streams.admit(order_id, stream, route) as refused:
         if refused:
             log.warning("websocket refused", order_id=str(order_id), reason=refused)
             await socket.close(code=CLOSE_TRY_AGAIN_LATER, reason=refused)

@@ -16,6 +16,8 @@ from typing import Protocol
 
 import structlog
 
+from order_engine.app.metrics.live import NoMeter, StreamMeter
+
 log = structlog.get_logger("order_engine.ws")
 
 RESYNC_BATCH = 5000  # order ids per query
@@ -35,14 +37,15 @@ class SeqSource(Protocol):
 class LiveStreams:
     """Caps on live streams in this process, in total and per order, and the registry the re-check uses."""
 
-    def __init__(self, max_total: int, max_per_order: int) -> None:
+    def __init__(self, max_total: int, max_per_order: int, meter: StreamMeter | None = None) -> None:
+        self.meter: StreamMeter = meter or NoMeter()
         self.max_total = max_total
         self.max_per_order = max_per_order
         self.by_order: dict[uuid.UUID, set[Watch]] = {}
         self.total = 0
 
     @contextmanager
-    def admit(self, order_id: uuid.UUID, watch: Watch) -> Iterator[str | None]:
+    def admit(self, order_id: uuid.UUID, watch: Watch, route: str = "watch") -> Iterator[str | None]:
         """Yields None when admitted (and holds the slot until exit), else the reason for refusing."""
         if self.total >= self.max_total:
             yield f"too many WebSocket connections on this server (max {self.max_total})"
@@ -53,11 +56,13 @@ class LiveStreams:
             return
         watchers.add(watch)
         self.total += 1
+        self.meter.opened(route)
         try:
             yield None
         finally:
             watchers.discard(watch)
             self.total -= 1
+            self.meter.closed(route)
             if not watchers:
                 del self.by_order[order_id]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable, Mapping
 
 import structlog
 
@@ -25,6 +26,7 @@ from order_engine.app.runtime.gc_tuning import tune_gc
 from order_engine.app.runtime.loop_monitor import watch_loop_lag
 from order_engine.app.settings import Settings
 from order_engine.app.watcher.service import LEASE_TTL_S, Watcher
+from order_engine.domain.status import OrderType
 
 log = structlog.get_logger("order_engine.watcher")
 
@@ -59,6 +61,7 @@ async def serve(settings: Settings) -> None:
             clock=engine.submit.clock,
             prefix=settings.key_prefix,
             registry=registry,
+            on_report=resting_gauge() if settings.metrics else None,
         )
         tune_gc()
         lag = asyncio.create_task(watch_loop_lag(settings.loop_lag_warn_ms / 1000))
@@ -81,3 +84,15 @@ async def serve(settings: Settings) -> None:
         await pool.close()
         await redis.aclose()
         log.info("watcher stopped")
+
+
+def resting_gauge() -> Callable[[Mapping[OrderType, int]], None]:
+    from order_engine.app.metrics.catalog import engine_metrics
+
+    metrics = engine_metrics()
+
+    def report(counts: Mapping[OrderType, int]) -> None:
+        for kind, count in counts.items():
+            metrics.child(metrics.resting, kind.value).set(count)
+
+    return report

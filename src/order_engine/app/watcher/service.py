@@ -23,7 +23,7 @@ import heapq
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
 import attrs
@@ -78,6 +78,7 @@ class Watcher:
     market: dict[tuple[str, str], dict[str, Pool]] = attrs.field(factory=lambda: defaultdict(dict))
     active: bool = False
     registry: RedisTokenRegistry | None = None  # launched tokens and their authorities (snipers' safety checks)
+    on_report: Callable[[Mapping[OrderType, int]], None] | None = None  # the resting count by type (metrics)
     _cursors: dict[str, str] = attrs.field(factory=dict)
     _renewed: float = 0.0  # monotonic time of the last renewal
     _openings: list[tuple[int, str, str]] = attrs.field(factory=list)  # (opens at, Unix ms; base; quote)
@@ -363,3 +364,5 @@ class Watcher:
             mapping={"holder": self.lease.token, "resting": len(self.index), "at": self.clock.now().isoformat()},
         )
         await self.redis.pexpire(self.status_key, self.lease.ttl_ms)
+        if self.on_report is not None:
+            self.on_report(self.index.by_type())

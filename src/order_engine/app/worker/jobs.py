@@ -97,6 +97,10 @@ async def startup(ctx: dict[str, Any]) -> None:
         ctx["loop_lag"] = asyncio.create_task(watch_loop_lag(settings.loop_lag_warn_ms / 1000))
         log.info("worker started", queue=ctx["worker"].queue.name, lane="snipers", concurrency=concurrency)
         return
+    if settings.metrics:
+        from order_engine.app.metrics.catalog import engine_metrics
+
+        ctx["metrics"] = engine_metrics()
     if settings.rate_limit:
         ctx["throttle"] = RedisStartThrottle(
             settings.redis_url,
@@ -162,8 +166,12 @@ async def execute_order(ctx: dict[str, Any], *, order_id: str) -> str | None:
         try:
             if "throttle" in ctx:
                 waited = await ctx["throttle"].wait_turn()
-                if waited > 0.05:
-                    log.info("rate limit: order waited for its turn", waited_s=round(waited, 3))
+                if waited > 0:
+                    if "metrics" in ctx:
+                        ctx["metrics"].rate_waits.inc()
+                        ctx["metrics"].rate_wait.observe(waited)
+                    if waited > 0.05:
+                        log.info("rate limit: order waited for its turn", waited_s=round(waited, 3))
             order = await execute(uuid.UUID(order_id), attempt=job.attempts)
         except RetryLater as exc:
             # Exact exponential backoff (SAQ's own backoff adds full jitter).
