@@ -1,4 +1,5 @@
-"""`order-engine`: dev (everything, embedded servers by default), api, worker, watcher, migrate."""
+"""`order-engine`: dev (everything, embedded servers by default), api, worker, watcher, migrate; and a client of a
+running engine: submit, watch, orders, cancel, quote, sim."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any
 
 import structlog
 
+from order_engine.app.client.orders import add_order_commands
 from order_engine.app.client.sim import add_sim_commands
 from order_engine.app.metrics.exposition import ENV as METRICS_DIR_ENV
 from order_engine.app.metrics.exposition import join_multiprocess, mark_dead, prepare_dir, serve_port
@@ -311,7 +313,8 @@ def parser() -> argparse.ArgumentParser:
         "watcher", help="run the trigger watcher (resting limit orders; one is active, others stand by)"
     ).set_defaults(func=cmd_watcher)
     sub.add_parser("migrate", help="upgrade the database schema to head").set_defaults(func=cmd_migrate)
-    add_sim_commands(sub)  # sim move …: a client of a running engine (app/client/)
+    add_order_commands(sub)  # submit, watch, orders, cancel, quote: a client of a running engine (app/client/)
+    add_sim_commands(sub)  # sim move …, sim launch …: the same, for the simulation
     return p
 
 

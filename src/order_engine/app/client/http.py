@@ -40,15 +40,35 @@ class EngineClient:
         timeout_s: float = TIMEOUT_S,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
+        self.auth_headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s, transport=transport)
+        self._http = httpx.Client(base_url=self.url, headers=self.auth_headers, timeout=timeout_s, transport=transport)
 
     def __enter__(self) -> EngineClient:
         return self
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self._http.close()
+
+    def submit(self, body: dict[str, Any], *, idempotency_key: str | None = None) -> dict[str, Any]:
+        """POST /api/orders/execute: `{"orderId", "status", "orderType", "wsUrl"}`."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return self._call("POST", "/api/orders/execute", json=body, headers=headers)
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/orders/{order_id}")
+
+    def orders(self, *, status: str | None = None, order_type: str | None = None, limit: int = 20) -> dict[str, Any]:
+        """GET /api/orders: `{"orders": [...], "nextCursor"}`, newest first."""
+        params = {"status": status, "orderType": order_type, "limit": limit}
+        return self._call("GET", "/api/orders", params={k: v for k, v in params.items() if v is not None})
+
+    def cancel(self, order_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/api/orders/{order_id}/cancel")
+
+    def quote(self, token_in: str, token_out: str, amount_in: str) -> dict[str, Any]:
+        params = {"tokenIn": token_in, "tokenOut": token_out, "amountIn": amount_in}
+        return self._call("GET", "/api/market/quote", params=params)
 
     def move_market(
         self, pair: str, *, to_price: str | None = None, by_bps: int | None = None, venue: str | None = None
@@ -63,8 +83,11 @@ class EngineClient:
         return self._post("/api/sim/launches", body)
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", path, json=body)
+
+    def _call(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
         try:
-            response = self._http.post(path, json=body)
+            response = self._http.request(method, path, **kw)
         except httpx.TransportError as exc:
             raise Unreachable(f"cannot reach {self.url}: {exc or type(exc).__name__}") from exc
         if response.status_code >= 400:

@@ -11,16 +11,22 @@ reached, or answered 429 or 5xx (worth trying again).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from order_engine.app.client.http import DEFAULT_URL, ApiError, EngineClient, Unreachable
+from order_engine.app.client.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    add_connection_arguments,
+    answer,
+    duration_s,
+    with_client,
+)
+from order_engine.app.client.http import EngineClient
 from order_engine.app.settings import Settings
 
-EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 2, 4
+SIM_OFF = " (is ORDER_ENGINE_SIM_API on for that engine?)"
 
 
 def add_sim_commands(commands: Any) -> None:
@@ -37,8 +43,7 @@ def add_sim_commands(commands: Any) -> None:
     target.add_argument("--to", dest="to_price", metavar="PRICE", help='the price to move to, e.g. "160"')
     target.add_argument("--by-bps", type=int, metavar="BPS", help="move by this many bps (500 = 5 %% up)")
     move.add_argument("--venue", help="raydium or meteora (default: every venue)")
-    move.add_argument("--url", help=f"the engine's API (default: ORDER_ENGINE_URL, else {DEFAULT_URL})")
-    move.add_argument("--admin-token", help="operator credential (default: ORDER_ENGINE_ADMIN_TOKEN)")
+    add_connection_arguments(move)
     move.set_defaults(func=cmd_sim_move)
 
     launch = actions.add_parser(
@@ -57,19 +62,8 @@ def add_sim_commands(commands: Any) -> None:
     opens = launch.add_mutually_exclusive_group()
     opens.add_argument("--opens-in", metavar="DURATION", help="tradable only after this long: 90s, 5m, 2h")
     opens.add_argument("--opens-at", metavar="TIME", help="tradable only from this RFC 3339 time")
-    launch.add_argument("--url", help=f"the engine's API (default: ORDER_ENGINE_URL, else {DEFAULT_URL})")
-    launch.add_argument("--admin-token", help="operator credential (default: ORDER_ENGINE_ADMIN_TOKEN)")
+    add_connection_arguments(launch)
     launch.set_defaults(func=cmd_sim_launch)
-
-
-def duration_s(text: str) -> float:
-    """`90s`, `5m`, `2h` (or plain seconds) as seconds; ValueError otherwise."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
-    value = float(number)
-    if not value >= 0:
-        raise ValueError(text)
-    return value * units[unit]
 
 
 def cmd_sim_launch(settings: Settings, args: argparse.Namespace) -> int:
@@ -95,7 +89,7 @@ def cmd_sim_launch(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_launch(client: EngineClient, body: dict[str, Any]) -> int:
-    launched, code = answer(lambda: client.launch(body))
+    launched, code = answer(lambda: client.launch(body), not_found_hint=SIM_OFF)
     if launched is None:
         return code
     opening = f", opens {launched['opensAt']}" if launched.get("opensAt") else ""
@@ -105,31 +99,6 @@ def run_launch(client: EngineClient, body: dict[str, Any]) -> int:
     return EXIT_OK
 
 
-def with_client(settings: Settings, args: argparse.Namespace, run: Callable[[EngineClient], int]) -> int:
-    """`run` with a client of the engine at `--url` (else ORDER_ENGINE_URL, else the default), authenticated
-    with `--admin-token` (else ORDER_ENGINE_ADMIN_TOKEN); exit 2 for a URL that is not http(s)."""
-    url = args.url or os.environ.get("ORDER_ENGINE_URL") or DEFAULT_URL
-    if not url.startswith(("http://", "https://")):
-        print(f"error: --url must be an http:// or https:// URL, got {url!r}", file=sys.stderr)
-        return EXIT_USAGE
-    token = args.admin_token if args.admin_token is not None else settings.admin_token
-    with EngineClient(url, admin_token=token) as client:
-        return run(client)
-
-
-def answer(call: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any] | None, int]:
-    """(the API's answer, EXIT_OK), or (None, the exit code) with the error printed on stderr."""
-    try:
-        return call(), EXIT_OK
-    except Unreachable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return None, EXIT_UNAVAILABLE
-    except ApiError as exc:
-        hint = " (is ORDER_ENGINE_SIM_API on for that engine?)" if exc.status == 404 else ""
-        print(f"error: {exc.status} {exc.detail}{hint}", file=sys.stderr)
-        return None, EXIT_UNAVAILABLE if exc.retryable else EXIT_USAGE
-
-
 def cmd_sim_move(settings: Settings, args: argparse.Namespace) -> int:
     return with_client(settings, args, lambda client: run_move(client, args))
 
@@ -137,7 +106,8 @@ def cmd_sim_move(settings: Settings, args: argparse.Namespace) -> int:
 def run_move(client: EngineClient, args: argparse.Namespace) -> int:
     """The move, its lines on stdout (one per venue: before → after), or the error on stderr; the exit code."""
     moved, code = answer(
-        lambda: client.move_market(args.pair, to_price=args.to_price, by_bps=args.by_bps, venue=args.venue)
+        lambda: client.move_market(args.pair, to_price=args.to_price, by_bps=args.by_bps, venue=args.venue),
+        not_found_hint=SIM_OFF,
     )
     if moved is None:
         return code
