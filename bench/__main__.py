@@ -172,6 +172,13 @@ def main(argv: list[str] | None = None) -> int:
         help="A/B: each scenario alternately on GIT_REF (A) and the working tree (B); see BENCHMARKS.md",
     )
     p.add_argument("--pairs", type=int, help="with --ab: A/B pairs per scenario (default 3)")
+    p.add_argument(
+        "--a-env",
+        action="append",
+        metavar="KEY=VALUE",
+        help="with --ab: side A's processes also run with this setting (repeatable); e.g. `--ab HEAD --a-env"
+        " ORDER_ENGINE_METRICS=false` measures what metrics cost",
+    )
     args = p.parse_args(argv)
     if args.ab is not None:
         if args.out or args.results_dir or args.from_results:
@@ -179,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         args.pairs = 3 if args.pairs is None else args.pairs
         if args.pairs < 1:
             p.error("--pairs must be at least 1")
-    elif args.pairs is not None:
-        p.error("--pairs needs --ab")
+    elif args.pairs is not None or args.a_env:
+        p.error("--pairs and --a-env need --ab")
     if args.from_results:
         return rewrite(args)
     args.command_line = "make bench" + (

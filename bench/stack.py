@@ -58,12 +58,13 @@ class EngineCode:
     the interpreter and its installed packages are this one's, whatever the checkout."""
 
     root: Path = ROOT
+    settings: tuple[tuple[str, str], ...] = ()  # environment this side's processes run with (`--a-env`)
 
     def env(self) -> dict[str, str]:
         paths = [str(self.root / "src"), str(self.root)]
         if os.environ.get("PYTHONPATH"):
             paths.append(os.environ["PYTHONPATH"])
-        return {"PYTHONPATH": os.pathsep.join(paths)}
+        return {"PYTHONPATH": os.pathsep.join(paths), **dict(self.settings)}
 
     def python(self, args: list[str], env: dict[str, str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
         """Run this interpreter on this checkout's code (a helper that needs the engine under test)."""
@@ -232,6 +233,11 @@ def engine_env(backing: Backing, name: str, database_url: str, **overrides: Any)
         ORDER_ENGINE_MARKET_DEPTH_SCALE="1000",
         ORDER_ENGINE_MARKET_VOLATILITY_BPS="0",  # no flow between orders: the numbers stay comparable with earlier runs
     )
+    # Metrics as `order-engine dev` runs them on one host: every process writing to one multiprocess directory.
+    metrics_dir = Path(tempfile.gettempdir()) / "oe-bench-metrics" / prefix
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     env.update(backing.code.env())
     env.update({k: str(v) for k, v in overrides.items()})
     return env

@@ -62,7 +62,8 @@ def table(rows: Sequence[Mapping[str, Any]]) -> str:
 def side_line(label: str, side: Mapping[str, Any]) -> str:
     what = f"ref `{side['ref']}`" if label == "A" else "the working tree"
     dirty = " + uncommitted changes" if side.get("dirty") else ""
-    return f"- **{label}**: `{side['sha'][:10]}`{dirty} {side['subject']} ({what})"
+    env = "".join(f", with `{k}={v}`" for k, v in (side.get("env") or {}).items())
+    return f"- **{label}**: `{side['sha'][:10]}`{dirty} {side['subject']} ({what}{env})"
 
 
 def _pct(v: float | None) -> str:

@@ -55,7 +55,8 @@ def selection(only: str | None, quick: bool) -> list[str]:
 
 async def session(args: argparse.Namespace, command: str) -> int:
     scenarios = selection(args.only, args.quick)
-    a, b = sides.ref_side(ROOT, args.ab), sides.working_tree_side(ROOT)
+    a = sides.ref_side(ROOT, args.ab, sides.env_settings(getattr(args, "a_env", None)))
+    b = sides.working_tree_side(ROOT)
     found = {s.label: sides.imports(s) for s in (a, b)}
     t0 = time.monotonic()
     doc: dict[str, Any] = {

@@ -31,7 +31,14 @@ class Side:
 
     def describe(self, root: Path) -> dict[str, Any]:
         where = self.code.root.relative_to(root) if self.code.root.is_relative_to(root) else self.code.root
-        return {"ref": self.ref, "sha": self.sha, "subject": self.subject, "dirty": self.dirty, "root": str(where)}
+        return {
+            "ref": self.ref,
+            "sha": self.sha,
+            "subject": self.subject,
+            "dirty": self.dirty,
+            "root": str(where),
+            "env": dict(self.code.settings),
+        }
 
 
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -81,9 +88,22 @@ def worktree(root: Path, sha: str) -> Path:
     return path
 
 
-def ref_side(root: Path, ref: str) -> Side:
+def ref_side(root: Path, ref: str, settings: dict[str, str] | None = None) -> Side:
+    """A: `ref` in its worktree, its processes run with `settings` on top of the bench's (`--a-env`)."""
     sha = resolve(root, ref)
-    return Side("A", ref, sha, subject(root, sha), False, EngineCode(worktree(root, sha)))
+    code = EngineCode(worktree(root, sha), tuple(sorted((settings or {}).items())))
+    return Side("A", ref, sha, subject(root, sha), False, code)
+
+
+def env_settings(pairs: list[str] | None) -> dict[str, str]:
+    """`KEY=VALUE` strings (`--a-env ORDER_ENGINE_METRICS=false`) as a mapping; AbError for one without `=`."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, eq, value = pair.partition("=")
+        if not eq or not key:
+            raise AbError(f"--a-env takes KEY=VALUE, got {pair!r}")
+        out[key] = value
+    return out
 
 
 def working_tree_side(root: Path) -> Side:

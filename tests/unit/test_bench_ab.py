@@ -237,3 +237,16 @@ def test_a_worktree_that_cannot_be_made_is_an_error(repo: Path) -> None:
     (repo / "build" / "ab" / _git(repo, "rev-parse", "--short", sha)).write_text("in the way")
     with pytest.raises(AbError, match="not a git worktree"):
         worktree(repo, sha)
+
+
+def test_side_a_can_run_with_settings_of_its_own() -> None:
+    from bench.ab.sides import AbError, env_settings
+    from bench.stack import EngineCode
+
+    settings = env_settings(["ORDER_ENGINE_METRICS=false", "X=a=b"])
+    assert settings == {"ORDER_ENGINE_METRICS": "false", "X": "a=b"}
+    code = EngineCode(settings=tuple(settings.items()))
+    assert code.env()["ORDER_ENGINE_METRICS"] == "false" and "PYTHONPATH" in code.env()
+    assert "ORDER_ENGINE_METRICS" not in EngineCode().env()
+    with pytest.raises(AbError, match="KEY=VALUE"):
+        env_settings(["ORDER_ENGINE_METRICS"])
