@@ -26,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.registry import Collector
 
 from order_engine.app.http.security import operator_guard
+from order_engine.app.metrics.http import CachedLabelsMiddleware
 from order_engine.app.settings import Settings
 
 log = structlog.get_logger("order_engine.metrics")
@@ -87,6 +88,7 @@ def http_metrics() -> PrometheusConfig:
         group_path=True,
         exclude=NOT_MEASURED,
         scopes={ScopeType.HTTP},
+        middleware_class=CachedLabelsMiddleware,
     )
 
 
