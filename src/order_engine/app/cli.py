@@ -141,6 +141,21 @@ def cmd_watcher(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_collection(settings: Settings, args: argparse.Namespace) -> int:
+    """docs/order-engine.postman_collection.json and docs/order-engine.http from the app's own OpenAPI document
+    (with the simulation's routes, as `order-engine dev` serves them). Connects to nothing."""
+    from order_engine.app.http.app import create_app
+    from order_engine.app.http.collection import write
+    from order_engine.app.http.examples import served_schema
+
+    offline = replace(
+        settings, database_url="postgresql://docs@127.0.0.1/docs", redis_url="redis://127.0.0.1:1", sim_api=True
+    )
+    for path in write(served_schema(create_app(offline)), Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
 def use_uvloop() -> None:
     """Make uvloop the current event loop (uvicorn picks it by itself for the API; SAQ does not)."""
     try:
@@ -313,6 +328,11 @@ def parser() -> argparse.ArgumentParser:
         "watcher", help="run the trigger watcher (resting limit orders; one is active, others stand by)"
     ).set_defaults(func=cmd_watcher)
     sub.add_parser("migrate", help="upgrade the database schema to head").set_defaults(func=cmd_migrate)
+    export = sub.add_parser(
+        "export-collection", help="write the Postman collection and the .http file from the OpenAPI document"
+    )
+    export.add_argument("--out", default="docs", help="the directory to write them to (default docs/)")
+    export.set_defaults(func=cmd_export_collection)
     add_order_commands(sub)  # submit, watch, orders, cancel, quote: a client of a running engine (app/client/)
     add_sim_commands(sub)  # sim move …, sim launch …: the same, for the simulation
     return p

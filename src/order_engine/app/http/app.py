@@ -33,6 +33,7 @@ from order_engine.app.bootstrap import (
 )
 from order_engine.app.http.api_docs import openapi_config, redirect_to_trailing_slash
 from order_engine.app.http.errors import EXCEPTION_HANDLERS
+from order_engine.app.http.examples import add_examples
 from order_engine.app.http.health import health, live
 from order_engine.app.http.market import MarketController
 from order_engine.app.http.orders import OrdersController
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     for router in sim_routes(settings):  # /api/sim, only with ORDER_ENGINE_SIM_API
         app.register(router)
+    add_examples(app)  # after the last route: every body and response in /schema has one
     return app
 
 
