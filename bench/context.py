@@ -17,6 +17,9 @@ class Context:
     quick: bool
     stacks: list[Stack] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    # The A/B: every engine batch this size on both sides (a batch sized from each side's own pilot would divide
+    # the processes' idle CPU by different Ns, and a slower side would look costlier per order than it is).
+    fixed_batch: int | None = None
 
     def log(self, message: str) -> None:
         print(f"[{time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)

@@ -32,7 +32,8 @@ SCENARIOS: dict[str, Callable[[Context], Awaitable[dict[str, Any]]]] = {
     "costs": costs.run,
     "snipers": snipers.run,
 }
-QUICK = ["accept", "engine", "realistic", "live"]  # a quick run counts no costs, as without --ab
+QUICK = ["accept", "engine", "realistic", "live"]
+AB_BATCH, AB_BATCH_QUICK = 1500, 150  # engine orders per batch, the same on both sides  # a quick run counts no costs, as without --ab
 SHARED = [
     "the bench driver of the working tree (load clients, measuring, reporting; it creates the databases)",
     "this interpreter and its installed packages",
@@ -86,6 +87,7 @@ async def session(args: argparse.Namespace, command: str) -> int:
         for scenario, pair, label in pairs.schedule(scenarios, args.pairs):
             ctx = Context(per_side[label].scoped(str(pair + 1)), log_dir / f"{scenario}-{pair + 1}{label}", args.quick)
             ctx.started = t0
+            ctx.fixed_batch = AB_BATCH_QUICK if args.quick else AB_BATCH
             side = a if label == "A" else b
             ctx.log(f"{scenario}, pair {pair + 1}, side {label} ({side.sha[:10]}) …")
             run: dict[str, Any] = {"scenario": scenario, "pair": pair, "side": label, "result": None, "error": None}

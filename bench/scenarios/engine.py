@@ -72,7 +72,7 @@ async def run(ctx: Context) -> dict[str, Any]:
             for _ in range(workers - 1):  # one at a time: a worker is up once its registration appears
                 await stack.start_worker(ORDER_ENGINE_WORKER_CONCURRENCY=concurrency)
             pilot = await run_batch(ctx, stack, pilot_n)
-            n = max(floor_n, min(cap, int(pilot["orders_per_s"] * seconds)))
+            n = ctx.fixed_batch or max(floor_n, min(cap, int(pilot["orders_per_s"] * seconds)))
             res = await run_batch(ctx, stack, n)
             res.update(apis=apis, workers=workers, concurrency=concurrency, pilot_orders_per_s=pilot["orders_per_s"])
             results.append(res)
