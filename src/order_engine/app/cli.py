@@ -218,6 +218,7 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
         else:
             log.info(
                 "order-engine is up (Ctrl-C stops everything)",
+                console=f"{base}/",
                 api=f"{base}/api/orders/execute",
                 docs=f"{base}/schema",
                 queue_ui=f"{base}/saq",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
 from redis.asyncio import Redis
@@ -36,3 +36,4 @@ class Services:
     book: RestingBook
     tokens: TokenDirectory | None = None  # launched tokens: refreshed when a request names one this process lacks
     launch: LaunchToken | None = None  # the simulator's launches (ORDER_ENGINE_SIM_API)
+    feed: Any = None  # app/live/feed.MarketFeed: the console's market stream (set once the services exist)

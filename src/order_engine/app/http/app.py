@@ -31,6 +31,7 @@ from order_engine.app.bootstrap import (
     resting_watch,
     token_registry,
 )
+from order_engine.app.console import console_routes
 from order_engine.app.http.api_docs import openapi_config, redirect_to_trailing_slash
 from order_engine.app.http.errors import EXCEPTION_HANDLERS
 from order_engine.app.http.examples import add_examples
@@ -40,6 +41,7 @@ from order_engine.app.http.orders import OrdersController
 from order_engine.app.http.schemas import StrictStructSchemaPlugin
 from order_engine.app.http.security import FailOpenRedisStore, api_rate_limit
 from order_engine.app.http.sim import sim_routes
+from order_engine.app.live.feed import MarketFeed, market_stream
 from order_engine.app.live.routes import execute_over_ws, watch_order
 from order_engine.app.live.streams import LiveStreams
 from order_engine.app.metrics.exposition import http_metrics, join_multiprocess, metrics_controller
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             tokens=registry,
             launch=launcher(settings, registry, store) if settings.sim_api else None,
         )
+        app.state.services.feed = MarketFeed(app.state.services)
         try:
             await market_pools(settings, redis, pool)  # the worker seeds them too; an API may start first
         except RedisError as exc:
@@ -129,7 +132,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
     rate_limit = api_rate_limit(settings.api_rate_limit_per_min)
     metrics = [metrics_controller(settings)] if settings.metrics else []
     app = Litestar(
-        route_handlers=[OrdersController, MarketController, watch_order, execute_over_ws, health, live, *metrics],
+        route_handlers=[
+            OrdersController,
+            MarketController,
+            watch_order,
+            execute_over_ws,
+            market_stream,
+            health,
+            live,
+            *metrics,
+            *console_routes(),
+        ],
         middleware=[
             redirect_to_trailing_slash("/saq"),
             *([http_metrics().middleware] if settings.metrics else []),

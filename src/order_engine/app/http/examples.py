@@ -129,7 +129,7 @@ OPERATIONS: dict[tuple[str, str], dict[Any, Any]] = {
         200: {"pair": "SOL/USDC",
               "asks": [{"price": "160", "amount": "2", "token": "SOL", "orders": 1}],
               "bids": [{"price": "140", "amount": "300", "token": "USDC", "orders": 2}]},
-        400: problem(400, "pair: no pool trades SOL/NOPE", "pair"),
+        400: problem(400, "pair: the market has no SOL/NOPE pools", "pair"),
     },
     ("get", "/health"): {
         200: {"status": "ok", "checks": {"database": "ok", "redis": "ok"}},
@@ -142,7 +142,7 @@ OPERATIONS: dict[tuple[str, str], dict[Any, Any]] = {
         200: {"pair": "SOL/USDC", "at": T0, "prices": [
             {"venue": "meteora", "before": "151.6", "price": "160"},
             {"venue": "raydium", "before": "151.2", "price": "160"}]},
-        400: problem(400, "pair: no pool trades SOL/NOPE", "pair"),
+        400: problem(400, "pair: the market has no SOL/NOPE pools", "pair"),
     },
     ("post", "/api/sim/launches"): {
         "request": {"launch": {"symbol": "PEPE2", "venue": "raydium", "quoteToken": "SOL", "initialPrice": "0.000001",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get
@@ -93,50 +93,50 @@ class MarketController(Controller):
     @get("/prices", responses=problem_responses(429, 503))
     async def prices(self, services: NamedDependency[Services]) -> MarketPrices:
         """Every pool's mid price (quote per base, e.g. USDC per SOL for SOL/USDC), per pair and venue."""
-        pools = await services.market.all()
-        return msgspec.convert(
-            {
-                "at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-                "prices": [
-                    {
-                        "pair": f"{p.base}/{p.quote}",
-                        "venue": p.venue,
-                        "price": dec_str(amm.mid_price(p, p.base, p.quote)),
-                    }
-                    for p in sorted(pools, key=lambda p: (p.base, p.quote, p.venue))
-                ],
-            },
-            MarketPrices,
-        )
+        return msgspec.convert(await prices_body(services), MarketPrices)
 
     @get("/book", responses=problem_responses(400, 429, 503))
     async def book(self, services: NamedDependency[Services], pair: Pair) -> MarketBook:
         """Resting limit orders of a pair by price level, in its canonical orientation (SOL/USDC: USDC per SOL):
         `asks` sell the base at their limit, `bids` sell the quote at 1/limit (their limit is base per quote)."""
-        if services.tokens is not None and any(token(p) is None for p in pair.split("/")):
-            await services.tokens.refresh()  # a pair of a token launched since this process last looked
-        base, quote = _pair(pair)
-        aliases = {"SOL": ("SOL", "WSOL")}
-        symbols = [*aliases.get(base, (base,)), *aliases.get(quote, (quote,))]
-        asks: dict[Decimal, list[Decimal]] = {}
-        bids: dict[Decimal, list[Decimal]] = {}
-        for token_in, limit, amount, count in await services.book.resting_book(symbols):
-            selling_base = market_symbol(token_in) == base
-            price = limit if selling_base else amm.PRICE_CONTEXT.divide(Decimal(1), limit)
-            level = (asks if selling_base else bids).setdefault(price.normalize(), [Decimal(0), Decimal(0)])
-            level[0] += amount
-            level[1] += count
+        return msgspec.convert(await book_body(services, pair), MarketBook)
 
-        def levels(side: dict[Decimal, list[Decimal]], token: str, descending: bool) -> list[dict[str, object]]:
-            return [
-                {"price": dec_str(price), "amount": dec_str(total), "token": token, "orders": int(count)}
-                for price, (total, count) in sorted(side.items(), reverse=descending)
-            ]
 
-        return msgspec.convert(
-            {"pair": f"{base}/{quote}", "asks": levels(asks, base, False), "bids": levels(bids, quote, True)},
-            MarketBook,
-        )
+async def prices_body(services: Services) -> dict[str, Any]:
+    """`GET /api/market/prices`'s answer (the console's stream sends the same)."""
+    pools = await services.market.all()
+    return {
+        "at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "prices": [
+            {"pair": f"{p.base}/{p.quote}", "venue": p.venue, "price": dec_str(amm.mid_price(p, p.base, p.quote))}
+            for p in sorted(pools, key=lambda p: (p.base, p.quote, p.venue))
+        ],
+    }
+
+
+async def book_body(services: Services, pair: str) -> dict[str, Any]:
+    """`GET /api/market/book`'s answer for `pair` (a 400 naming `pair` for one no pool trades)."""
+    if services.tokens is not None and any(token(p) is None for p in pair.split("/")):
+        await services.tokens.refresh()  # a pair of a token launched since this process last looked
+    base, quote = _pair(pair)
+    aliases = {"SOL": ("SOL", "WSOL")}
+    symbols = [*aliases.get(base, (base,)), *aliases.get(quote, (quote,))]
+    asks: dict[Decimal, list[Decimal]] = {}
+    bids: dict[Decimal, list[Decimal]] = {}
+    for token_in, limit, amount, count in await services.book.resting_book(symbols):
+        selling_base = market_symbol(token_in) == base
+        price = limit if selling_base else amm.PRICE_CONTEXT.divide(Decimal(1), limit)
+        level = (asks if selling_base else bids).setdefault(price.normalize(), [Decimal(0), Decimal(0)])
+        level[0] += amount
+        level[1] += count
+
+    def levels(side: dict[Decimal, list[Decimal]], token: str, descending: bool) -> list[dict[str, object]]:
+        return [
+            {"price": dec_str(price), "amount": dec_str(total), "token": token, "orders": int(count)}
+            for price, (total, count) in sorted(side.items(), reverse=descending)
+        ]
+
+    return {"pair": f"{base}/{quote}", "asks": levels(asks, base, False), "bids": levels(bids, quote, True)}
 
 
 def _pair(text: str) -> tuple[str, str]:
