@@ -144,3 +144,48 @@ async def test_a_worker_on_another_host_serves_its_own_metrics_on_its_port(start
     accepted = 'order_engine_orders_accepted_total{order_type="market"}'
     assert (worker[confirmed], worker[accepted]) == (1, 0)  # the worker's own values only
     assert (api[confirmed], api[accepted]) == (0, 1)  # and the API's
+
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def exported_families(text: str) -> set[str]:
+    return {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+
+
+def test_every_metric_the_dashboard_names_is_one_the_running_engine_exports(shared_host: Stack) -> None:
+    httpx.get(f"{shared_host.base_url}/api/orders", timeout=10)  # a request, so the HTTP series exist
+    families = exported_families(httpx.get(f"{shared_host.base_url}/metrics", headers=AUTH, timeout=10).text)
+    dashboard = json.loads((DEPLOY / "grafana/dashboards/order-engine.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    named = {re.sub(r"_(bucket|sum|count)$", "", m) for e in exprs for m in re.findall(r"\border_engine_[a-z0-9_]+", e)}
+    named = {n if n in families else n.removesuffix("_total") for n in named}  # counters: TYPE names drop _total
+    assert len(named) >= 15
+    assert named <= families, f"the dashboard names metrics the engine does not export: {sorted(named - families)}"
+
+
+def test_the_scrape_config_reaches_every_process_where_compose_serves_its_metrics() -> None:
+    import yaml
+
+    config = yaml.safe_load((DEPLOY / "prometheus/prometheus.yml").read_text())
+    compose = yaml.safe_load((DEPLOY.parent / "docker-compose.yml").read_text())
+    targets = {
+        job["dns_sd_configs"][0]["names"][0]: job["dns_sd_configs"][0]["port"] for job in config["scrape_configs"]
+    }
+    api_command = [str(c) for c in compose["services"]["api"]["command"]]
+    assert targets["api"] == int(api_command[api_command.index("--port") + 1])
+    for role in ("worker", "watcher"):
+        env = compose["services"][role]["environment"]
+        assert targets[role] == int(env["ORDER_ENGINE_METRICS_PORT"]) and env["ORDER_ENGINE_METRICS_HOST"] == "0.0.0.0"
+
+
+def test_promtool_accepts_the_scrape_config() -> None:
+    import shutil
+    import subprocess
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian's prometheus package has it); the config was parsed above")
+    done = subprocess.run([promtool, "check", "config", str(DEPLOY / "prometheus/prometheus.yml")],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -91,3 +91,13 @@ def test_compose_itself_accepts_the_file_and_reads_it_the_same_way(monkeypatch: 
 def test_compose_and_readme_give_the_same_command() -> None:
     assert COMPOSE.read_text().splitlines()[0].startswith(f"# {COMMAND}:")
     assert f"`{COMMAND}`" in (ROOT / "README.md").read_text()
+
+
+def test_grafana_takes_its_admin_password_from_the_environment_and_refuses_to_start_without_one() -> None:
+    grafana = _services(COMPOSE.read_text())["grafana"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "${GRAFANA_ADMIN_PASSWORD:-}"
+    assert "GF_SECURITY_ADMIN_PASSWORD" in " ".join(grafana["entrypoint"]) and "exit 1" in grafana["entrypoint"][-1]
+    mounts = " ".join(grafana["volumes"])
+    assert "deploy/grafana/provisioning" in mounts and "deploy/grafana/dashboards" in mounts
+    for path in ("deploy/grafana/dashboards/order-engine.json", "deploy/prometheus/prometheus.yml"):
+        assert (ROOT / path).is_file(), path
