@@ -26,11 +26,23 @@ import psutil
 
 from bench import baselines, ceiling, costs, profile, report
 from bench.context import Context
-from bench.scenarios import accept, engine, live, realistic, resting, snipers
+from bench.scenarios import accept, engine, live, metrics_cost, realistic, resting, snipers
 from bench.stack import ROOT, Backing
 
-FULL = ["ceiling", "baselines", "accept", "engine", "realistic", "live", "resting", "snipers", "costs", "profile"]
-QUICK = ["ceiling", "baselines", "accept", "engine", "realistic", "live", "resting", "snipers"]
+FULL = [
+    "ceiling",
+    "baselines",
+    "accept",
+    "engine",
+    "realistic",
+    "live",
+    "resting",
+    "snipers",
+    "metrics_cost",
+    "costs",
+    "profile",
+]
+QUICK = ["ceiling", "baselines", "accept", "engine", "realistic", "live", "resting", "snipers", "metrics_cost"]
 
 
 class _OtherCpu:
@@ -113,6 +125,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     r["resting"] = await resting.run(ctx)
                 elif name == "snipers":
                     r["snipers"] = await snipers.run(ctx)
+                elif name == "metrics_cost":
+                    r["metrics_cost"] = await metrics_cost.run(ctx)
                 elif name == "costs":
                     r["costs"] = await costs.run(ctx)
                 elif name == "profile":

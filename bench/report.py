@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 
-from bench import report_resting
+from bench import report_metrics, report_resting
 from bench.ab.guide import GUIDE
 
 PACKAGES = ["litestar", "uvicorn", "uvloop", "saq", "litestar-saq", "sqlalchemy", "advanced-alchemy", "asyncpg"]
@@ -211,6 +211,7 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                 )
             rows.append((f"live updates p99 ≤ {limit} ms with {subs:,} subscribers", text, complete and p99 <= limit))
     rows.extend(report_resting.targets(r))
+    rows.extend(report_metrics.targets(r))
     rounds = r.get("live", {}).get("rounds", [])
     if rounds:
         big = rounds[-1]
@@ -531,6 +532,9 @@ def markdown(r: dict[str, Any], chart_rel: str, previous: str | None) -> str:
 
     if "resting" in r or "snipers" in r:
         w(report_resting.section(r))
+
+    if "metrics_cost" in r:
+        w(report_metrics.section(r))
 
     if "baselines" in r:
         b = r["baselines"]

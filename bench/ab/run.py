@@ -33,7 +33,10 @@ SCENARIOS: dict[str, Callable[[Context], Awaitable[dict[str, Any]]]] = {
     "snipers": snipers.run,
 }
 QUICK = ["accept", "engine", "realistic", "live"]
-AB_BATCH, AB_BATCH_QUICK = 1500, 150  # engine orders per batch, the same on both sides  # a quick run counts no costs, as without --ab
+AB_BATCH, AB_BATCH_QUICK = (
+    1500,
+    150,
+)  # engine orders per batch, the same on both sides  # a quick run counts no costs, as without --ab
 SHARED = [
     "the bench driver of the working tree (load clients, measuring, reporting; it creates the databases)",
     "this interpreter and its installed packages",
