@@ -16,7 +16,7 @@ STATIC = Path(__file__).parent / "static"
 
 @get("/", include_in_schema=False, sync_to_thread=False)
 def console_page() -> File:
-    return File(STATIC / "index.html", media_type="text/html; charset=utf-8", content_disposition_type="inline")
+    return File(STATIC / "index.html", media_type="text/html", content_disposition_type="inline")
 
 
 def console_routes() -> list[ControllerRouterHandler]:
