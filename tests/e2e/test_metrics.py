@@ -101,17 +101,24 @@ async def test_one_scrape_adds_up_the_api_the_worker_and_the_watcher(shared_host
             eventually(base, 'order_engine_websocket_connections{route="watch"}', 1)
             assert (await client.post(f"/api/orders/{limit_id}/cancel")).status_code == 200
             assert json.loads(await asyncio.wait_for(socket.recv(), 10))["status"] == "cancelled"
-    after = eventually(base, 'order_engine_websocket_connections{route="watch"}', 0)
-    after = eventually(base, 'order_engine_resting_orders{order_type="limit"}', 0)
-
-    def grew(key: str) -> float:
-        return after.get(key, 0) - before.get(key, 0)
-
-    assert grew('order_engine_orders_accepted_total{order_type="market"}') == 3  # counted by the API
-    assert grew('order_engine_orders_finished_total{order_type="market",status="confirmed"}') == 3  # by the worker
-    assert grew('order_engine_stage_duration_seconds_count{order_type="market",stage="confirming"}') == 3
-    assert grew('order_engine_order_duration_seconds_count{order_type="market",status="confirmed"}') == 3
-    assert grew('order_engine_orders_finished_total{order_type="limit",status="cancelled"}') == 1
+    eventually(base, 'order_engine_websocket_connections{route="watch"}', 0)
+    eventually(base, 'order_engine_resting_orders{order_type="limit"}', 0)
+    grown = {  # each process writes what it counted within a second (app/metrics/coalesce.py)
+        'order_engine_orders_accepted_total{order_type="market"}': 3,  # counted by the API
+        'order_engine_orders_finished_total{order_type="market",status="confirmed"}': 3,  # by the worker
+        'order_engine_stage_duration_seconds_count{order_type="market",stage="confirming"}': 3,
+        'order_engine_order_duration_seconds_count{order_type="market",status="confirmed"}': 3,
+        'order_engine_orders_finished_total{order_type="limit",status="cancelled"}': 1,
+    }
+    deadline = time.monotonic() + 10
+    while True:
+        after = scrape(base)
+        growth = {key: after.get(key, 0) - before.get(key, 0) for key in grown}
+        sent = after.get('order_engine_websocket_messages_total{route="watch"}', 0)
+        if (growth == grown and sent >= 3 * 5 + 2) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert growth == grown
     assert sum(after[f'order_engine_routing_decisions_total{{venue="{v}"}}'] for v in ("raydium", "meteora")) == 3
     assert after['order_engine_quote_duration_seconds_count{venue="raydium"}'] >= 3
     assert after['order_engine_websocket_messages_total{route="watch"}'] >= 3 * 5 + 2
@@ -138,10 +145,15 @@ async def test_a_worker_on_another_host_serves_its_own_metrics_on_its_port(start
         answer = await client.post("/api/orders/execute", json=ORDER)
         messages, _ = await collect(f"{stack.ws_base}/api/orders/{answer.json()['orderId']}/ws?since=0")
     assert statuses(messages)[-1] == "confirmed"
-    worker = samples(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)
-    api = scrape(stack.base_url)
     confirmed = 'order_engine_orders_finished_total{order_type="market",status="confirmed"}'
     accepted = 'order_engine_orders_accepted_total{order_type="market"}'
+    deadline = time.monotonic() + 10
+    while True:  # each process writes what it counted within a second
+        worker = samples(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)
+        api = scrape(stack.base_url)
+        if (worker[confirmed], api[accepted]) == (1, 1) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert (worker[confirmed], worker[accepted]) == (1, 0)  # the worker's own values only
     assert (api[confirmed], api[accepted]) == (0, 1)  # and the API's
 

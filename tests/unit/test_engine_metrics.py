@@ -2,6 +2,7 @@
 fakes, read back from a registry of its own. Label values come from closed sets only, and every series a dashboard
 names exists at zero before anything happens."""
 
+import asyncio
 import re
 import uuid
 from decimal import Decimal as D
@@ -266,3 +267,41 @@ async def test_queue_depth_is_read_at_scrape_time_and_a_lane_redis_cannot_read_g
     assert [value("order_engine_queue_jobs", {"lane": "main", "state": s}) for s in catalog.QUEUE_STATES] == [7, 3, 2]
     assert value("order_engine_queue_workers", {"lane": "main"}) == 2
     assert value("order_engine_queue_jobs", {"lane": "snipers", "state": "queued"}) is None
+
+
+def _samples(registry: CollectorRegistry) -> dict:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for m in registry.collect() for s in m.samples}
+
+
+async def test_coalesced_values_are_what_writing_each_would_have_given_and_reach_the_metrics_within_the_period():
+    from prometheus_client import Counter, Histogram
+
+    from order_engine.app.metrics.coalesce import Coalescer
+
+    values = [0.0005, 0.001, 0.0011, 0.003, 0.003, 2.0, 100.0, 1e12]  # bucket edges, repeats, past the last bound
+    direct, gathered = CollectorRegistry(), CollectorRegistry()
+    h1 = Histogram("h_seconds", "h", ["k"], buckets=catalog.QUOTE_BUCKETS, registry=direct).labels("a")
+    c1 = Counter("c_total", "c", ["k"], registry=direct).labels("a")
+    h2 = Histogram("h_seconds", "h", ["k"], buckets=catalog.QUOTE_BUCKETS, registry=gathered).labels("a")
+    c2 = Counter("c_total", "c", ["k"], registry=gathered).labels("a")
+    coalescer = Coalescer(every_s=0.05)
+    for v in values:
+        h1.observe(v)
+        c1.inc()
+        coalescer.observe(h2, v)
+        coalescer.inc(c2)
+    assert gathered.get_sample_value("c_total", {"k": "a"}) == 0  # nothing written yet
+    await asyncio.sleep(0.1)  # one period later it is all there, exactly as written one by one
+    assert _samples(gathered) == _samples(direct)
+    assert gathered.get_sample_value("h_seconds_count", {"k": "a"}) == len(values)
+
+
+def test_without_an_event_loop_values_are_written_at_once():
+    from prometheus_client import Counter
+
+    from order_engine.app.metrics.coalesce import Coalescer
+
+    registry = CollectorRegistry()
+    counter = Counter("n_total", "n", registry=registry)
+    Coalescer(every_s=1.0).inc(counter, 3)
+    assert registry.get_sample_value("n_total") == 3

@@ -169,9 +169,10 @@ def stream_meter(settings: Settings) -> StreamMeter | None:
     if not settings.metrics:
         return None
     from order_engine.app.metrics.catalog import engine_metrics
+    from order_engine.app.metrics.listener import shared_coalescer
     from order_engine.app.metrics.live import PrometheusStreamMeter
 
-    return PrometheusStreamMeter(engine_metrics())
+    return PrometheusStreamMeter(engine_metrics(), shared_coalescer())
 
 
 def provide_services(state: State) -> Services:

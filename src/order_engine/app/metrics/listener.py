@@ -7,11 +7,13 @@ scrape of every process) adds the processes up.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
 
 from order_engine.app.metrics.catalog import EngineMetrics
+from order_engine.app.metrics.coalesce import Coalescer
 from order_engine.domain.events import (
     AttemptFailed,
     CloseFailed,
@@ -54,26 +56,37 @@ _INCIDENTS = (
 )
 
 
+@functools.cache
+def shared_coalescer() -> Coalescer:
+    """The process's one coalescer (the listener and the live streams' meter share it)."""
+    return Coalescer()
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 class MetricsListener:
-    def __init__(self, metrics: EngineMetrics) -> None:
+    """`coalescer` decides when the values reach the metrics: at once (the default, for tests), or gathered and
+    written once a second (`metrics_listener`, what the processes run)."""
+
+    def __init__(self, metrics: EngineMetrics, coalescer: Coalescer | None = None) -> None:
         self.m = metrics
+        self.c = coalescer or Coalescer(every_s=0)
+        m, inc = metrics, self.c.inc
         handlers: dict[type, Callable[[Any], None]] = {
             StatusChanged: self._status_changed,
             OrderAccepted: self._accepted,
             QuotesGathered: self._quotes,
-            RoutingDecided: lambda e: self.m.child(self.m.routed, e.chosen).inc(),
-            AttemptFailed: lambda e: self.m.child(self.m.retries, e.stage).inc(),
-            OrderRescheduled: lambda e: self.m.child(self.m.rescues, e.status.value).inc(),
-            RecoverySwept: lambda e: self.m.sweeps.inc(),
-            IdempotentReplay: lambda e: self.m.replays.inc(),
+            RoutingDecided: lambda e: inc(m.child(m.routed, e.chosen)),
+            AttemptFailed: lambda e: inc(m.child(m.retries, e.stage)),
+            OrderRescheduled: lambda e: inc(m.child(m.rescues, e.status.value)),
+            RecoverySwept: lambda e: inc(m.sweeps),
+            IdempotentReplay: lambda e: inc(m.replays),
         }
         for kind in _INCIDENTS:
             child = metrics.child(metrics.incidents, _snake(kind.__name__))
-            handlers[kind] = lambda _e, c=child: c.inc()
+            handlers[kind] = lambda _e, c=child: inc(c)
         self._handlers = handlers
 
     async def __call__(self, event: Event) -> None:
@@ -83,7 +96,7 @@ class MetricsListener:
 
     def _accepted(self, event: OrderAccepted) -> None:
         order = event.order
-        self.m.child(self.m.accepted, order.order_type.value).inc()
+        self.c.inc(self.m.child(self.m.accepted, order.order_type.value))
         history = order.status_history
         for i in range(1, len(history)):  # written with its first decision: rested, or an IOC limit decided
             step = _AT_ACCEPTANCE.get((history[i - 1].status, history[i].status))
@@ -94,35 +107,36 @@ class MetricsListener:
         self._entered(event.order, len(event.order.status_history) - 1, event.step)
 
     def _entered(self, order: Order, i: int, step: Step) -> None:
-        m, history, kind = self.m, order.status_history, order.order_type.value
+        m, c, history, kind = self.m, self.c, order.status_history, order.order_type.value
         entry = history[i]
         status = entry.status
-        m.child(m.transitions, kind, step.value, status.value).inc()
+        c.inc(m.child(m.transitions, kind, step.value, status.value))
         if step in _FORWARD and i > 0:
             left = history[i - 1].status
             start = i - 1
             while start > 0 and history[start - 1].status is left:  # retries kept it in that status
                 start -= 1
             elapsed = (entry.timestamp - history[start].timestamp).total_seconds()
-            m.child(m.stage, kind, STAGE[left]).observe(elapsed)
+            c.observe(m.child(m.stage, kind, STAGE[left]), elapsed)
             if left is OrderStatus.TRIGGERED:
-                m.child(m.trigger_delay, kind).observe(elapsed)
+                c.observe(m.child(m.trigger_delay, kind), elapsed)
         if status is OrderStatus.TRIGGERED:
-            m.child(m.triggers, kind).inc()
+            c.inc(m.child(m.triggers, kind))
         elif status.is_terminal:
-            m.child(m.finished, kind, status.value).inc()
-            m.child(m.duration, kind, status.value).observe((entry.timestamp - history[0].timestamp).total_seconds())
+            c.inc(m.child(m.finished, kind, status.value))
+            c.observe(m.child(m.duration, kind, status.value), (entry.timestamp - history[0].timestamp).total_seconds())
             if isinstance(entry.payload, Failed):
-                m.child(m.failures, kind, entry.payload.failure_class.value).inc()
+                c.inc(m.child(m.failures, kind, entry.payload.failure_class.value))
                 if entry.payload.failure_class is FailureClass.SLIPPAGE:
-                    m.child(m.slippage, kind).inc()
+                    c.inc(m.child(m.slippage, kind))
 
     def _quotes(self, event: QuotesGathered) -> None:
         for venue, seconds in event.latency_s.items():
-            self.m.child(self.m.quote, venue).observe(seconds)
+            self.c.observe(self.m.child(self.m.quote, venue), seconds)
         for venue, error_class in event.errors.items():
-            self.m.child(self.m.quote_errors, venue, error_class).inc()
+            self.c.inc(self.m.child(self.m.quote_errors, venue, error_class))
 
 
 def metrics_listener(metrics: EngineMetrics) -> Listener:
-    return MetricsListener(metrics)
+    """What every process runs: values gathered in process and written once a second (app/metrics/coalesce.py)."""
+    return MetricsListener(metrics, shared_coalescer())

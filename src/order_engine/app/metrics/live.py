@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from order_engine.app.metrics.catalog import WS_ROUTES, EngineMetrics
+from order_engine.app.metrics.coalesce import Coalescer
 
 
 class StreamMeter(Protocol):
@@ -27,7 +28,11 @@ class NoMeter:
 
 
 class PrometheusStreamMeter:
-    def __init__(self, metrics: EngineMetrics) -> None:
+    """Sockets open are written at once (they are few); messages sent, one per status per subscriber, through the
+    coalescer (`metrics_listener`'s, in the processes)."""
+
+    def __init__(self, metrics: EngineMetrics, coalescer: Coalescer | None = None) -> None:
+        self._c = coalescer or Coalescer(every_s=0)
         self._open: dict[str, Any] = {r: metrics.child(metrics.ws_open, r) for r in WS_ROUTES}
         self._sent: dict[str, Any] = {r: metrics.child(metrics.ws_sent, r) for r in WS_ROUTES}
 
@@ -38,4 +43,4 @@ class PrometheusStreamMeter:
         self._open[route].dec()
 
     def sent(self, route: str) -> None:
-        self._sent[route].inc()
+        self._c.inc(self._sent[route])
