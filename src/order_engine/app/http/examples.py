@@ -7,7 +7,6 @@ checked against its own schema by the tests, so an example cannot drift from the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from litestar import Litestar
@@ -154,10 +153,6 @@ OPERATIONS: dict[tuple[str, str], dict[Any, Any]] = {
         409: problem(409, "symbol 'PEPE2' is already registered"),
     },
 }  # fmt: skip
-
-
-def examples_for(method: str, path: str) -> Mapping[Any, Any]:
-    return OPERATIONS.get((method, path), {})
 
 
 def served_schema(app: Litestar) -> dict[str, Any]:

@@ -69,14 +69,19 @@ class MarketFeed:
                 log.warning("market feed round failed", error=repr(exc))
             await asyncio.sleep(self.every_s)
 
-    async def _round(self, last: dict[str, bytes]) -> None:
+    async def _messages(self, pairs: set[str]) -> dict[str, bytes]:
+        """Every kind of message, now: prices, the newest orders, and the book of each pair in `pairs`."""
         orders = await self.services.repo.list(status=None, limit=RECENT, before=None, order_type=None)
         messages = {
             "prices": encode({"type": "prices", **await prices_body(self.services)}),
             "orders": encode({"type": "orders", "orders": [summary(o) for o in orders]}),
         }
-        for pair in set(self.subscribers.values()):
+        for pair in pairs:
             messages[f"book {pair}"] = encode({"type": "book", **await book_body(self.services, pair)})
+        return messages
+
+    async def _round(self, last: dict[str, bytes]) -> None:
+        messages = await self._messages(set(self.subscribers.values()))
         changed = {k: v for k, v in messages.items() if last.get(k) != _stable(v)}
         for queue, pair in list(self.subscribers.items()):
             for kind, data in changed.items():
@@ -87,12 +92,7 @@ class MarketFeed:
 
     async def first(self, queue: asyncio.Queue[bytes], pair: str) -> None:
         """A new socket's first messages: everything, now."""
-        orders = await self.services.repo.list(status=None, limit=RECENT, before=None, order_type=None)
-        for data in (
-            encode({"type": "prices", **await prices_body(self.services)}),
-            encode({"type": "orders", "orders": [summary(o) for o in orders]}),
-            encode({"type": "book", **await book_body(self.services, pair)}),
-        ):
+        for data in (await self._messages({pair})).values():
             _offer(queue, data)
 
 
