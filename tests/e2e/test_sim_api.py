@@ -29,6 +29,13 @@ VENUES = ("meteora", "raydium")
 MOVE = "/api/sim/market/move"
 
 
+@pytest.fixture(scope="module")
+def stack(start_stack: StackFactory) -> Stack:
+    """No worker: nothing here submits orders, and a worker's recovery sweep would rescue other modules' stale
+    orders from the shared database and trade them on these pools (the tests below check pools stay put)."""
+    return start_stack("main", workers=0)
+
+
 @pytest.fixture
 async def store(stack: Stack, redis_url: str) -> AsyncIterator[RedisPoolStore]:
     redis = aioredis.Redis.from_url(redis_url)
