@@ -169,7 +169,7 @@ def stream_meter(settings: Settings) -> StreamMeter | None:
     if not settings.metrics:
         return None
     from order_engine.app.metrics.catalog import engine_metrics
-    from order_engine.app.metrics.listener import shared_coalescer
+    from order_engine.app.metrics.coalesce import shared_coalescer
     from order_engine.app.metrics.live import PrometheusStreamMeter
 
     return PrometheusStreamMeter(engine_metrics(), shared_coalescer())

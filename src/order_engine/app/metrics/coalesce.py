@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import bisect
+import functools
 from collections import defaultdict
 from typing import Any
 
@@ -66,9 +67,16 @@ class Coalescer:
         counts, sums, buckets = self._counts, self._sums, self._buckets
         self._counts, self._sums, self._buckets = defaultdict(float), defaultdict(float), {}
         for child, amount in counts.items():
-            child.inc(amount)
+            if amount:  # a gauge that went up and down again in the window is where it was
+                child.inc(amount)
         for child, per_bucket in buckets.items():
             child._sum.inc(sums[child])  # noqa: SLF001
             for i, n in enumerate(per_bucket):
                 if n:
                     child._buckets[i].inc(n)  # noqa: SLF001
+
+
+@functools.cache
+def shared_coalescer() -> Coalescer:
+    """The process's one coalescer (the metrics listener, the request middleware and the live streams' meter)."""
+    return Coalescer()

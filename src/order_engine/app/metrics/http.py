@@ -3,7 +3,10 @@
 Litestar's `PrometheusMiddleware` builds a `Request`, a label dict and four label lookups for every request
 (~30 µs on our machines, 3 % of a POST's CPU). This subclass keeps its metrics, names, labels and semantics
 (`*_requests_total`, `*_request_duration_seconds`, `*_requests_in_progress`, `*_requests_error_total`, by method,
-path template, status code and app name) and resolves each label set's children once.
+path template, status code and app name), resolves each label set's children once, and hands its four writes per
+request to the process's coalescer (app/metrics/coalesce.py): in multiprocess mode each would be a locked write to
+an mmap'd file, ~5 % of a POST's instructions with the engine's own metrics. What a scrape shows lags by at most
+the coalescer's second, the in-progress gauge included.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Any
 from litestar.plugins.prometheus import PrometheusMiddleware
 from litestar.types import Message, Receive, Scope, Send
 
+from order_engine.app.metrics.coalesce import shared_coalescer
+
 
 class CachedLabelsMiddleware(PrometheusMiddleware):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -21,6 +26,7 @@ class CachedLabelsMiddleware(PrometheusMiddleware):
         self._live: dict[tuple[str, str], Any] = {}
         self._done: dict[tuple[str, str, int], tuple[Any, Any, Any | None]] = {}
         self._extra = bool(self._config.labels) or self._config.exemplars is not None
+        self._coalescer = shared_coalescer()
 
     def _labels(self, method: str, path: str, status: int) -> dict[str, str | int | float]:
         return {"method": method, "path": path, "status_code": status, "app_name": self._config.app_name}
@@ -62,14 +68,14 @@ class CachedLabelsMiddleware(PrometheusMiddleware):
                 duration = time.perf_counter() - started
             await send(message)
 
-        live = self._in_progress(method, path)
-        live.inc()
+        live, c = self._in_progress(method, path), self._coalescer
+        c.inc(live)
         try:
             await self.app(scope, receive, wrapped_send)
         finally:
-            live.dec()
+            c.inc(live, -1.0)
             count, timing, errors = self._finished(method, path, status)
             if errors is not None:
-                errors.inc()
-            count.inc()
-            timing.observe(duration)
+                c.inc(errors)
+            c.inc(count)
+            c.observe(timing, duration)

@@ -7,13 +7,12 @@ scrape of every process) adds the processes up.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from typing import Any
 
 from order_engine.app.metrics.catalog import EngineMetrics
-from order_engine.app.metrics.coalesce import Coalescer
+from order_engine.app.metrics.coalesce import Coalescer, shared_coalescer
 from order_engine.domain.events import (
     AttemptFailed,
     CloseFailed,
@@ -54,12 +53,6 @@ _INCIDENTS = (
     JobSuperseded,
     JobSkipped,
 )
-
-
-@functools.cache
-def shared_coalescer() -> Coalescer:
-    """The process's one coalescer (the listener and the live streams' meter share it)."""
-    return Coalescer()
 
 
 def _snake(name: str) -> str:
