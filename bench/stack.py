@@ -281,19 +281,19 @@ class Stack:
         cwd = self.backing.code.root
         return subprocess.Popen([*self.launcher, *args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
 
-    async def start_api(self, **env: Any) -> Proc:
+    async def start_api(self, ready_timeout_s: float = 60, **env: Any) -> Proc:
         port = free_port()
         role = f"api{len(self.apis)}"
         proc = Proc(role, self._spawn(role, ["api", "--port", str(port)], {**self.env, **_s(env)}), port)
         self.apis.append(proc)
-        await self._wait_healthy(proc)
+        await self._wait_healthy(proc, ready_timeout_s)
         return proc
 
-    async def start_worker(self, **env: Any) -> Proc:
+    async def start_worker(self, ready_timeout_s: float = 60, **env: Any) -> Proc:
         role = f"worker{len(self.workers)}"
         proc = Proc(role, self._spawn(role, ["worker"], {**self.env, **_s(env)}))
         self.workers.append(proc)
-        await self._wait_worker(proc)
+        await self._wait_worker(proc, ready_timeout_s)
         return proc
 
     async def start_watcher(self, timeout_s: float = 120, **env: Any) -> Proc:
