@@ -1,14 +1,19 @@
 """Instructions per order of a whole `order-engine worker` or `api` process, counted by valgrind (callgrind),
 metrics off and on, alternately:
 
-    python -m bench.process_instructions [--role worker|api] [--rounds 2] [--orders 200] [--idle-s 20]
+    python -m bench.process_instructions [--role worker|api] [--rounds 3] [--orders N] [--rate R] [--idle-s 15]
 
 Each side is an API and a worker, the one of `--role` under `valgrind --tool=callgrind` (all of it: SAQ, the lanes,
-the HTTP layer, the timers). After a warm-up batch, the counters are zeroed, the process idles `--idle-s` seconds (its idle rate: timers,
-heartbeats, the metrics flush), is zeroed again and does `--orders` orders; each window is dumped with
-`callgrind_control`. Instructions per order = (batch − idle rate × batch wall time) ÷ orders: the worker runs
-many times slower under valgrind, so idle work over the batch's long wall time would otherwise count as cost per order.
-PostgreSQL and Redis are the embedded ones unless DATABASE_URL and REDIS_URL are set (bench/stack.py).
+the HTTP layer, the timers). After a warm-up batch the counters are zeroed for an idle window (the process's idle
+rate), then zeroed again for a batch of `--orders` orders POSTed at a fixed `--rate`, which the counted process
+keeps up with; each window is dumped with `callgrind_control`.
+
+The pacing is what makes the two sides comparable: under valgrind a process runs many times slower, and its idle
+work (timers, heartbeats, sweeps; ~15–25 % of a batch's instructions, and bursty) grows with the batch's wall time.
+At a fixed rate both sides' batches take the same time, so that work is the same on both and cancels in the
+difference: cost of metrics = (on − off) ÷ off's instructions per order net of its idle work (the idle estimate
+only scales the denominator, where its error hardly matters). PostgreSQL and Redis are the embedded ones unless
+DATABASE_URL and REDIS_URL are set (bench/stack.py).
 """
 
 from __future__ import annotations
@@ -26,11 +31,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.client import HttpClient
-from bench.orders import order_ids, submit, wait_terminal
+from bench.client import HttpClient, open_loop
+from bench.orders import HEADERS, ORDER_BODY, order_ids, submit, wait_terminal
 from bench.stack import Backing, Stack
 
 WARM = 20
+# What each counted process keeps up with under valgrind on our machines (a worker does ~13 orders/s there).
+DEFAULTS = {"api": {"orders": 400, "rate": 40.0}, "worker": {"orders": 200, "rate": 8.0}}
+
+
+def available() -> bool:
+    return bool(shutil.which("valgrind") and shutil.which("callgrind_control"))
 
 
 def _control(flag: str, pid: int) -> None:
@@ -43,8 +54,7 @@ def _dump(pid: int, out: Path) -> int:
     _control("-d", pid)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        new = set(out.parent.glob(out.name + ".*")) - before
-        for f in new:
+        for f in set(out.parent.glob(out.name + ".*")) - before:
             m = re.search(r"^totals:\s+(\d+)", f.read_text(errors="replace"), re.M)
             if m:
                 return int(m.group(1))
@@ -52,21 +62,27 @@ def _dump(pid: int, out: Path) -> int:
     raise TimeoutError(f"no callgrind dump from {pid}")
 
 
-async def _batch(stack: Stack, n: int) -> float:
-    clients = [HttpClient("127.0.0.1", stack.apis[0].port or 0, max_connections=16)]
+async def _batch(stack: Stack, n: int, rate: float | None) -> float:
+    """`n` orders, POSTed at `rate` a second (as fast as they go when None), until all are terminal; wall seconds."""
+    client = HttpClient("127.0.0.1", stack.apis[0].port or 0, max_connections=64)
     try:
         started = time.monotonic()
-        ids = order_ids(await submit(clients, n, concurrency=8))
+        if rate is None:
+            posted = await submit([client], n, concurrency=8)
+        else:
+            raw = client.request_bytes("POST", "/api/orders/execute", ORDER_BODY, HEADERS)
+            posted = await open_loop(client, lambda _i: raw, rate, n / rate, timeout_s=60, keep_body=True)
+        ids = order_ids(posted)
         if len(ids) != n:
             raise RuntimeError(f"{n - len(ids)} of {n} POSTs failed")
         await wait_terminal(stack.database_url, ids, timeout_s=1800)
         return time.monotonic() - started
     finally:
-        await clients[0].close()
+        await client.close()
 
 
 async def side(
-    backing: Backing, log_dir: Path, name: str, role: str, metrics: bool, orders: int, idle_s: float
+    backing: Backing, log_dir: Path, name: str, role: str, metrics: bool, orders: int, rate: float, idle_s: float
 ) -> dict[str, Any]:
     """One stack with metrics on or off; `role` (api or worker) runs under callgrind, the other one normally."""
     setting = "true" if metrics else "false"
@@ -80,54 +96,71 @@ async def side(
         stack.launcher = counted if role == "worker" else plain
         worker = await stack.start_worker(ready_timeout_s=600, ORDER_ENGINE_METRICS=setting)
         pid = api.pid if role == "api" else worker.pid
-        await _batch(stack, WARM)
+        await _batch(stack, WARM, None)
         _control("-z", pid)
         zeroed = time.monotonic()
         await asyncio.sleep(idle_s)
         idle = _dump(pid, out)
         idle_wall = time.monotonic() - zeroed  # the dump itself takes a moment
         _control("-z", pid)
-        wall = await _batch(stack, orders)
+        wall = await _batch(stack, orders, rate)
         batch = _dump(pid, out)
     finally:
         stack.stop()
     idle_rate = idle / idle_wall
-    per_order = (batch - idle_rate * wall) / orders
-    res = {"metrics": metrics, "orders": orders, "batch_wall_s": wall, "batch_instr": batch,
-           "idle_instr_per_s": idle_rate, "instr_per_order": per_order}  # fmt: skip
+    res = {
+        "metrics": metrics,
+        "orders": orders,
+        "rate": rate,
+        "batch_wall_s": wall,
+        "batch_instr": batch,
+        "idle_instr_per_s": idle_rate,
+        "gross_per_order": batch / orders,  # idle work over the batch's wall time included
+        "net_per_order": (batch - idle_rate * wall) / orders,
+    }
     print(
-        f"{name}: {per_order / 1e6:6.2f} M instructions/order (batch {batch / 1e9:.2f} G over {wall:.0f} s, "
-        f"idle {idle_rate / 1e6:.1f} M/s)",
-        file=sys.stderr, flush=True,
-    )  # fmt: skip
+        f"{name}: {res['gross_per_order'] / 1e6:6.2f} M instructions/order gross, {res['net_per_order'] / 1e6:.2f} M"
+        f" net of idle ({wall:.1f} s, idle {idle_rate / 1e6:.1f} M/s)",
+        file=sys.stderr,
+        flush=True,
+    )
     return res
 
 
-async def count(backing: Backing, log_dir: Path, role: str, rounds: int, orders: int, idle_s: float) -> dict[str, Any]:
-    """`rounds` pairs, off then on, on then off, …: each side's instructions per order, and on ÷ off per pair."""
+async def count(
+    backing: Backing, log_dir: Path, role: str, rounds: int, orders: int, rate: float, idle_s: float
+) -> dict[str, Any]:
+    """`rounds` pairs, off then on, on then off, …: each side's instructions per order and on ÷ off per pair."""
     runs = []
     for i in range(rounds):
         got = {}
         for m in (False, True) if i % 2 == 0 else (True, False):
-            got[m] = await side(backing, log_dir, f"{role}-r{i + 1}-{'on' if m else 'off'}", role, m, orders, idle_s)
-        ratio = got[True]["instr_per_order"] / got[False]["instr_per_order"]
-        runs.append({"off": got[False], "on": got[True], "ratio": ratio})
+            name = f"{role}-r{i + 1}-{'on' if m else 'off'}"
+            got[m] = await side(backing, log_dir, name, role, m, orders, rate, idle_s)
+        off, on = got[False], got[True]
+        ratio = 1 + (on["gross_per_order"] - off["gross_per_order"]) / off["net_per_order"]
+        runs.append({"off": off, "on": on, "ratio": ratio})
         print(f"{role} round {i + 1}: on ÷ off = {ratio:.3f}", file=sys.stderr, flush=True)
     ratios = [r["ratio"] for r in runs]
-    return {"role": role, "orders": orders, "runs": runs, "ratios": ratios, "median": statistics.median(ratios)}
+    return {
+        "role": role,
+        "orders": orders,
+        "rate": rate,
+        "runs": runs,
+        "ratios": ratios,
+        "median": statistics.median(ratios),
+    }
 
 
-def available() -> bool:
-    return bool(shutil.which("valgrind") and shutil.which("callgrind_control"))
-
-
-async def main(role: str, rounds: int, orders: int, idle_s: float) -> None:
+async def main(args: argparse.Namespace) -> None:
     if not available():
         sys.exit("valgrind (with callgrind_control) is needed: apt-get install valgrind")
     log_dir = Path(tempfile.mkdtemp(prefix="oe-process-instr-"))
+    orders = args.orders or DEFAULTS[args.role]["orders"]
+    rate = args.rate or DEFAULTS[args.role]["rate"]
     backing = Backing.start()
     try:
-        result = await count(backing, log_dir, role, rounds, orders, idle_s)
+        result = await count(backing, log_dir, args.role, args.rounds, int(orders), float(rate), args.idle_s)
     finally:
         backing.stop()
     print(json.dumps(result, indent=1))
@@ -136,8 +169,8 @@ async def main(role: str, rounds: int, orders: int, idle_s: float) -> None:
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--role", choices=("worker", "api"), default="worker", help="the process counted")
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--orders", type=int, default=200)
-    p.add_argument("--idle-s", type=float, default=20)
-    a = p.parse_args()
-    asyncio.run(main(a.role, a.rounds, a.orders, a.idle_s))
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--orders", type=int, help="orders per side (api 400, worker 200)")
+    p.add_argument("--rate", type=float, help="orders POSTed per second (api 40, worker 8)")
+    p.add_argument("--idle-s", type=float, default=15)
+    asyncio.run(main(p.parse_args()))

@@ -19,7 +19,7 @@ PAIRS, PAIRS_QUICK = 4, 1
 BATCH, BATCH_QUICK = 1500, 150
 PILOT = 100
 # Instruction counts: rounds per process, and orders per side (the process under valgrind runs many times slower).
-COUNTED_ROUNDS, COUNTED_ORDERS, IDLE_S = 3, {"api": 300, "worker": 200}, 10
+COUNTED_ROUNDS, IDLE_S = 3, 15
 
 
 async def _side(ctx: Context, name: str, metrics: bool, n: int) -> dict[str, Any]:
@@ -62,8 +62,9 @@ async def run(ctx: Context) -> dict[str, Any]:
     if not ctx.quick and process_instructions.available():
         for role in ("api", "worker"):
             ctx.log(f"  instructions per order of the {role} under callgrind, {COUNTED_ROUNDS} rounds")
+            load = process_instructions.DEFAULTS[role]
             counted[role] = await process_instructions.count(
-                ctx.backing, ctx.log_dir, role, COUNTED_ROUNDS, COUNTED_ORDERS[role], IDLE_S
+                ctx.backing, ctx.log_dir, role, COUNTED_ROUNDS, int(load["orders"]), load["rate"], IDLE_S
             )
     elif not ctx.quick:
         ctx.log("  valgrind not installed: no instruction counts (apt-get install valgrind)")
