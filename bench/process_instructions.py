@@ -88,6 +88,8 @@ async def side(
     setting = "true" if metrics else "false"
     stack = Stack(backing, name, log_dir)
     out = log_dir / f"{name}.callgrind"
+    for stale in log_dir.glob(out.name + "*"):  # an earlier run's dumps would hide this one's
+        stale.unlink()
     plain = stack.launcher
     counted = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *plain]
     try:
