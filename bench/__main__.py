@@ -2,8 +2,8 @@
 BENCHMARKS.md and a chart. `python -m bench --ab <git-ref> [--pairs 3]`: compare a ref with the working tree.
 
 A full run writes BENCHMARKS.md and bench/results/ (chart, results.json, profiles); a quick run
-(smaller and shorter everything, no cost count, no profiles) writes under build/bench/ so it never
-overwrites the committed numbers. Logs of every process: build/bench/logs/.
+(smaller and shorter everything, no cost count, no profiles) or a subset (--only) writes under build/bench/
+so it never overwrites the committed numbers. Logs of every process: build/bench/logs/.
 
 With --ab, each selected scenario runs alternately on the ref (A, checked out under build/ab/) and on the
 working tree (B), --pairs times, and the B/A ratios go to build/bench/ab-<time>.json and .md (bench/ab/).
@@ -85,7 +85,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     unknown = set(selected) - set(FULL)
     if unknown:
         raise SystemExit(f"unknown scenario(s): {', '.join(sorted(unknown))}; choose from {', '.join(FULL)}")
-    results_dir = Path(args.results_dir or (ROOT / ("build/bench/results" if quick else "bench/results")))
+    # The committed results are a full run's: a quick run or a subset (--only) writes under build/bench/.
+    partial = quick or bool(args.only)
+    results_dir = Path(args.results_dir or (ROOT / ("build/bench/results" if partial else "bench/results")))
     log_dir = ROOT / "build/bench/logs"
     r: dict[str, Any] = {
         "mode": "quick" if quick else "full",
@@ -149,7 +151,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     r["duration_s"] = time.monotonic() - t0
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / "results.json").write_text(json.dumps(r, indent=1, default=str))
-    md = Path(args.out) if args.out else ROOT / ("build/bench/BENCHMARKS.md" if quick else "BENCHMARKS.md")
+    md = Path(args.out) if args.out else ROOT / ("build/bench/BENCHMARKS.md" if partial else "BENCHMARKS.md")
     report.write(r, md, results_dir / "benchmarks.png")
     report.print_table(r)
     ctx.log(f"wrote {os.path.relpath(md, ROOT)}, {os.path.relpath(results_dir, ROOT)}/ ({r['duration_s']:.0f} s)")

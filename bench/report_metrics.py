@@ -68,19 +68,21 @@ def section(r: dict[str, Any]) -> str:
         lines += [
             "Instructions per order of the whole process under callgrind (`bench/process_instructions.py`): an API and"
             " a worker, the one counted under `valgrind --tool=callgrind`, off and on alternately. After a warm-up"
-            " the counters are zeroed, then the batch is POSTed at a fixed rate the counted process keeps up with,"
-            " so both sides' batches take the same wall time and the process's idle work (timers, heartbeats,"
-            " sweeps) is the same on both; on ÷ off = 1 + (on − off) ÷ off's instructions per order net of its idle"
-            " work (measured in an idle window first).\n",
-            "| process | round | orders at /s | off: M per order | on: M per order | off, net of idle: M | on ÷ off |",
+            " the counters are zeroed for an idle window (the process's idle rate: timers, heartbeats, sweeps), then"
+            " for a batch POSTed at a fixed rate the counted process keeps up with, so both sides' batches take the"
+            " same wall time. Cost per order = the batch's instructions net of idle rate × wall time, plus the idle"
+            " rate shared out over the orders a second the stack did at full speed in the pairs above"
+            f" ({next(iter(counted.values()))['native_orders_per_s']:.0f}/s).\n",
+            "| process | round | orders at /s | off: net M per order | on: net M per order | idle M/s off / on | on ÷ off |",
             "|---|---|---|---|---|---|---|",
         ]
         for role, c in counted.items():
             for i, run in enumerate(c["runs"], 1):
                 off, on = run["off"], run["on"]
                 lines.append(
-                    f"| {role} | {i} | {c['orders']} at {c['rate']:g} | {off['gross_per_order'] / 1e6:.2f}"
-                    f" | {on['gross_per_order'] / 1e6:.2f} | {off['net_per_order'] / 1e6:.2f} | {run['ratio']:.3f} |"
+                    f"| {role} | {i} | {c['orders']} at {c['rate']:g} | {off['net_per_order'] / 1e6:.2f}"
+                    f" | {on['net_per_order'] / 1e6:.2f} | {off['idle_instr_per_s'] / 1e6:.1f} /"
+                    f" {on['idle_instr_per_s'] / 1e6:.1f} | {run['ratio']:.3f} |"
                 )
         lines.append("")
         medians = ", ".join(f"{role} {c['median']:.3f} ({spread(c['ratios'])})" for role, c in counted.items())

@@ -59,12 +59,13 @@ async def run(ctx: Context) -> dict[str, Any]:
         for key in ("orders_per_s", "api_ms", "worker_ms")
     }
     counted: dict[str, Any] = {}
+    native = statistics.median(r[side]["orders_per_s"] for r in runs for side in ("off", "on"))
     if not ctx.quick and process_instructions.available():
         for role in ("api", "worker"):
             ctx.log(f"  instructions per order of the {role} under callgrind, {COUNTED_ROUNDS} rounds")
             load = process_instructions.DEFAULTS[role]
             counted[role] = await process_instructions.count(
-                ctx.backing, ctx.log_dir, role, COUNTED_ROUNDS, int(load["orders"]), load["rate"], IDLE_S
+                ctx.backing, ctx.log_dir, role, COUNTED_ROUNDS, int(load["orders"]), load["rate"], IDLE_S, native
             )
     elif not ctx.quick:
         ctx.log("  valgrind not installed: no instruction counts (apt-get install valgrind)")
