@@ -39,7 +39,7 @@ from bench.stack import Backing, Stack
 
 WARM = 20
 # What each counted process keeps up with under valgrind on our machines (a worker does ~13 orders/s there).
-DEFAULTS = {"api": {"orders": 400, "rate": 40.0}, "worker": {"orders": 200, "rate": 8.0}}
+DEFAULTS: dict[str, tuple[int, float]] = {"api": (400, 40.0), "worker": (200, 8.0)}  # orders per side, POSTs/s
 NATIVE_ORDERS_PER_S = 300.0  # the defaults' throughput without valgrind on our machines (BENCHMARKS.md)
 
 
@@ -177,13 +177,11 @@ async def main(args: argparse.Namespace) -> None:
     if not available():
         sys.exit("valgrind (with callgrind_control) is needed: apt-get install valgrind")
     log_dir = Path(tempfile.mkdtemp(prefix="oe-process-instr-"))
-    orders = args.orders or DEFAULTS[args.role]["orders"]
-    rate = args.rate or DEFAULTS[args.role]["rate"]
+    orders, rate = DEFAULTS[args.role]
+    orders, rate = args.orders or orders, args.rate or rate
     backing = Backing.start()
     try:
-        result = await count(
-            backing, log_dir, args.role, args.rounds, int(orders), float(rate), args.idle_s, args.native_rate
-        )
+        result = await count(backing, log_dir, args.role, args.rounds, orders, rate, args.idle_s, args.native_rate)
     finally:
         backing.stop()
     print(json.dumps(result, indent=1))

@@ -18,7 +18,7 @@ from bench.stack import Stack
 PAIRS, PAIRS_QUICK = 4, 1
 BATCH, BATCH_QUICK = 1500, 150
 PILOT = 100
-# Instruction counts: rounds per process, and orders per side (the process under valgrind runs many times slower).
+# Instruction counts: rounds per process and seconds of idle window (orders and rates: process_instructions.DEFAULTS).
 COUNTED_ROUNDS, IDLE_S = 3, 15
 
 
@@ -63,9 +63,9 @@ async def run(ctx: Context) -> dict[str, Any]:
     if not ctx.quick and process_instructions.available():
         for role in ("api", "worker"):
             ctx.log(f"  instructions per order of the {role} under callgrind, {COUNTED_ROUNDS} rounds")
-            load = process_instructions.DEFAULTS[role]
+            orders, rate = process_instructions.DEFAULTS[role]
             counted[role] = await process_instructions.count(
-                ctx.backing, ctx.log_dir, role, COUNTED_ROUNDS, int(load["orders"]), load["rate"], IDLE_S, native
+                ctx.backing, ctx.log_dir, role, COUNTED_ROUNDS, orders, rate, IDLE_S, native
             )
     elif not ctx.quick:
         ctx.log("  valgrind not installed: no instruction counts (apt-get install valgrind)")
