@@ -84,6 +84,8 @@ class Settings:
     metrics: bool = True  # Prometheus metrics (app/metrics/); false: no listener, no /metrics
     metrics_port: int = 0  # a worker's or watcher's own /metrics port (0: none; see app/metrics/exposition.py)
     metrics_host: str = "127.0.0.1"  # ... and the address it binds
+    # A worker's in-flight orders share UPDATE statements and commits (adapters/sql/group_commit.py); false: one each.
+    group_commit: bool = True
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -132,6 +134,7 @@ class Settings:
             "metrics": _env("ORDER_ENGINE_METRICS", True, bool),
             "metrics_port": _env("ORDER_ENGINE_METRICS_PORT", 0, int),
             "metrics_host": _env("ORDER_ENGINE_METRICS_HOST", cls.metrics_host),
+            "group_commit": _env("ORDER_ENGINE_GROUP_COMMIT", True, bool),
         }
         values.update(overrides)
         settings = cls(**values)

@@ -47,16 +47,39 @@ def _apply_sql(updated: tuple[str, ...]) -> str:
     )
 
 
-# Many guarded transitions in one statement: each row matches only at its own expected (status, seq), so a
-# stale one is left out alone. No extra columns: the batches (trigger, expire) change only status and history.
+# The extra columns a batch may set, with their SQL types. A change that sets none leaves each NULL in its array,
+# and NULL keeps the column as it was (`coalesce`): so a change that would set one of them *to* NULL is not
+# batched (`batchable`), it goes alone through `apply`.
+_BATCH_EXTRAS: tuple[tuple[str, str], ...] = (
+    ("dex_used", "varchar"),
+    ("executed_price", "varchar"),
+    ("amount_out", "varchar"),
+    ("tx_hash", "varchar"),
+    ("failure_reason", "text"),
+    ("arm", "int"),
+)
+_BATCH_EXTRA_NAMES = frozenset(name for name, _ in _BATCH_EXTRAS)
+
+# Many guarded transitions in one statement (one round trip, one commit): each row matches only at its own
+# expected (status, seq), so a stale one is left out alone while the others apply.
 _APPLY_MANY = (
     "UPDATE orders AS o SET status = c.status, status_history = o.status_history || c.entry, updated_at = c.at,"
     " attempts = greatest(o.attempts, c.attempt)"
-    " FROM unnest($1::uuid[], $2::varchar[], $3::jsonb[], $4::timestamptz[], $5::int[], $6::varchar[], $7::int[])"
-    " AS c(id, status, entry, at, attempt, expected_status, expected_seq)"
-    " WHERE o.id = c.id AND o.status = c.expected_status AND jsonb_array_length(o.status_history) = c.expected_seq"
+    + "".join(f", {name} = coalesce(c.{name}, o.{name})" for name, _ in _BATCH_EXTRAS)
+    + " FROM unnest($1::uuid[], $2::varchar[], $3::jsonb[], $4::timestamptz[], $5::int[], $6::varchar[], $7::int[]"
+    + "".join(f", ${8 + i}::{kind}[]" for i, (_, kind) in enumerate(_BATCH_EXTRAS))
+    + ") AS c(id, status, entry, at, attempt, expected_status, expected_seq"
+    + "".join(f", {name}" for name, _ in _BATCH_EXTRAS)
+    + ") WHERE o.id = c.id AND o.status = c.expected_status AND jsonb_array_length(o.status_history) = c.expected_seq"
     f" RETURNING {', '.join(f'o.{c}' for c in COLUMNS if c != 'status_history')}"
 )
+
+
+def batchable(change: StatusChange) -> bool:
+    """Whether `apply_each` can carry `change`: its extra columns are among `_BATCH_EXTRAS`, none set to NULL."""
+    return all(name in _BATCH_EXTRA_NAMES and value is not None for name, value in change.updates.items())
+
+
 _RESTING_PAGE = (
     f"SELECT {_COLS} FROM orders WHERE status = 'waiting' AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2"
 )
@@ -167,10 +190,35 @@ class SqlOrderRepository:
 
     async def apply_many(self, changes: Sequence[StatusChange]) -> list[Order]:
         """Many guarded transitions, one statement and one round trip: the orders whose guard held, in order."""
+        return [o for o in await self.apply_each(changes) if isinstance(o, Order)]
+
+    async def apply_each(self, changes: Sequence[StatusChange]) -> list[Order | StaleTransition]:
+        """Many guarded transitions in one statement, each exactly as `apply` would make it: per change, in order,
+        the order as it left the write, or the StaleTransition `apply` would have raised for it.
+
+        An order may appear once per statement (a second change of it would be guarded against the row as it
+        was before the first, and PostgreSQL applies only one source row per target row): a later change of an
+        order already in the batch goes in a following statement, after the first has committed.
+        """
+        outcomes: dict[int, Order | StaleTransition] = {}
+        pending = list(enumerate(changes))
+        while pending:
+            seen: set[uuid.UUID] = set()
+            now, later = [], []
+            for i, change in pending:
+                (later if change.order_id in seen else now).append((i, change))
+                seen.add(change.order_id)
+            outcomes.update(zip((i for i, _ in now), await self._apply_round([c for _, c in now]), strict=True))
+            pending = later
+        return [outcomes[i] for i in range(len(changes))]
+
+    async def _apply_round(self, changes: Sequence[StatusChange]) -> list[Order | StaleTransition]:
+        """One statement for changes of distinct orders."""
         if not changes:
             return []
-        if any(c.updates for c in changes):
-            raise ValueError("apply_many takes changes of status and history only")
+        if not all(batchable(c) for c in changes):
+            raise ValueError("apply_each takes changes whose extra columns are set, not cleared: use apply")
+        updates = [update_values(dict(c.updates)) for c in changes]
         rows = await self._pool.fetch(
             _APPLY_MANY,
             [c.order_id for c in changes],
@@ -180,13 +228,15 @@ class SqlOrderRepository:
             [c.attempt for c in changes],
             [c.expected_status.value for c in changes],
             [c.expected_seq for c in changes],
+            *([u.get(name) for u in updates] for name, _ in _BATCH_EXTRAS),
         )
-        by_id = {c.order_id: c for c in changes}
-        applied = {
-            r["id"]: order_from_row(r, history=(*by_id[r["id"]].base.status_history, by_id[r["id"]].entry))
-            for r in rows
-        }
-        return [applied[c.order_id] for c in changes if c.order_id in applied]
+        by_id = {r["id"]: r for r in rows}
+        return [
+            order_from_row(row, history=(*c.base.status_history, c.entry))
+            if (row := by_id.get(c.order_id)) is not None
+            else StaleTransition(c.order_id, c.expected_status.value, c.expected_seq)
+            for c in changes
+        ]
 
     async def get_many(self, order_ids: Sequence[uuid.UUID]) -> list[Order]:
         rows = await self._pool.fetch(f"SELECT {_COLS} FROM orders WHERE id = ANY($1::uuid[])", list(order_ids))

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from order_engine.adapters.redis_client import reconnecting, redis_from_url
 from order_engine.adapters.saq_queue import EXECUTE_TASK, FAILED_TTL_S, KEEPALIVE_S, sniper_lane
+from order_engine.adapters.sql.group_commit import GroupCommitRepository
 from order_engine.adapters.sql.pool import create_pool
 from order_engine.adapters.sql.repository import SqlOrderRepository
 from order_engine.adapters.throttle import RedisStartThrottle
@@ -81,9 +82,10 @@ async def startup(ctx: dict[str, Any]) -> None:
         await registry.refresh()
     except Exception as exc:  # refreshed again when an order names a token this process lacks
         log.warning("token registry not loaded at start-up", error=repr(exc))
+    repo = SqlOrderRepository(pool)
     engine = bootstrap(
         settings,
-        repo=SqlOrderRepository(pool),
+        repo=GroupCommitRepository(repo) if settings.group_commit else repo,
         queue=order_queue(settings, *lane_queues(ctx)),
         notifier=redis_notifier(settings, redis),
         venues=venues,
