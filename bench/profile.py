@@ -1,7 +1,7 @@
 """Sampling profiles (py-spy) of the worker and the API under load, and what they say.
 
 Separate from the measured runs (py-spy takes CPU on a 2-core box): `profile_engine` records the
-worker and the API while an engine batch runs (latency scale 0, one worker at concurrency 50);
+worker and the API while an engine batch runs (latency scale 0, one worker at the default concurrency, 10);
 `profile_accept` records the API under open-loop POSTs. Each profile is py-spy's collapsed-stack
 text (`--format raw`, aggregated by function), loadable in speedscope.app or flamegraph.pl, and is
 summarised here: the share of samples per package (self and inclusive) and the top functions.
@@ -122,7 +122,7 @@ async def profile_engine(ctx: Context, out_dir: Path, seconds: float) -> dict[st
     ctx.stacks.append(stack)
     try:
         api = await stack.start_api()
-        worker = await stack.start_worker(ORDER_ENGINE_WORKER_CONCURRENCY=50)
+        worker = await stack.start_worker()  # the defaults: concurrency 10
         client = HttpClient("127.0.0.1", api.port or 0, 64)
         await wait_terminal(stack.database_url, order_ids(await submit([client], 50)), 60)
         spies = [

@@ -100,6 +100,35 @@ async def test_sweep_retries_every_job_of_a_dead_worker_at_once(saq_queue, order
     assert saq_queue._pubsub._daemon_task is None  # no job-event listener was started (and torn down) per job
 
 
+@pytest.mark.parametrize("quiet", [False, True])
+async def test_a_worker_queue_publishes_no_job_events_and_still_records_them(saq_queue, order_queue, redis, quiet):
+    """With `no_job_events` a job's start and finish publish nothing on its channel (nobody listens), while its
+    record (what the sweep and the web UI read) moves as before; without it SAQ publishes both."""
+    from saq.job import Status
+
+    from order_engine.app.worker.tuning import no_job_events
+
+    if quiet:
+        no_job_events(saq_queue)
+    order_id = uuid.uuid4()
+    await order_queue.enqueue(order_id)
+    job = await saq_queue.dequeue(timeout=1)
+    async with redis.pubsub() as pubsub:
+        await pubsub.subscribe(job.id)
+        await pubsub.get_message(timeout=1)  # the subscribe confirmation
+        await job.update(status=Status.ACTIVE)
+        assert (await saq_queue.job(str(order_id))).status is Status.ACTIVE
+        await job.finish(Status.COMPLETE, result="confirmed")
+        heard = []
+        while (message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.3)) is not None:
+            heard.append(message["data"])
+
+    assert heard == ([] if quiet else [b"active", b"complete"])
+    done = await saq_queue.job(str(order_id))
+    assert (done.status, done.result) == (Status.COMPLETE, "confirmed")
+    assert await saq_queue.count("active") == 0 and await saq_queue.count("incomplete") == 0
+
+
 async def test_each_order_type_has_one_lane_and_snipers_their_own(redis_url: str, key_prefix: str) -> None:
     """Snipers go to `{queue}-snipers` (with the attempt's own timeout: no start-rate wait), every other type to
     the main queue, whoever enqueues them."""

@@ -27,6 +27,19 @@ def quick_sweeps(queue: Any) -> None:
     queue.sweep = functools.partial(type(queue).sweep, queue, abort=None)
 
 
+def no_job_events(queue: Any) -> None:
+    """SAQ publishes every job's status on a channel named for the job, twice a job (active, then done), for
+    `Queue.apply`/`map` and `Job.refresh(until_complete=…)` callers listening for it. Nothing in order-engine
+    listens (clients follow orders, not jobs, on their own channels; the sweep does not wait: `quick_sweeps`;
+    the web UI reads the job records): the two PUBLISH round trips per order are skipped. The job records
+    themselves, which the sweep and the web UI read, are written as before."""
+
+    async def notify(_job: Any) -> None:
+        return None
+
+    queue.notify = notify
+
+
 def drain_then_stop(worker: Any, drain_s: float, poll_s: float = 0.05) -> None:
     """On shutdown, wait for the jobs under way (up to `drain_s`), then stop at once.
 
