@@ -629,7 +629,7 @@ def markdown(r: dict[str, Any], chart_rel: str, previous: str | None) -> str:
         w("## Profiles\n")
         w(
             f"py-spy, {p['rate_hz']} Hz, {p['seconds']} s each, `--nonblocking`, in runs of their own after the"
-            " measured ones: the worker and the API during an engine batch (latency 0, one worker × c50), and the"
+            " measured ones: the worker and the API during an engine batch (latency 0, one worker × c10), and the"
             f" API under {f0(p['rate'])} POST/s open loop. Collapsed stacks are in `{r['profiles_dir']}/` (open them"
             " in speedscope.app). Shares are of the process's on-CPU samples; `inclusive` leaves out the event loop"
             " and process entry frames.\n"
