@@ -10,7 +10,6 @@ from decimal import Decimal as D
 
 import pytest
 import redis.asyncio as aioredis
-from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 
 from order_engine.adapters.notifier import RedisStatusNotifier, order_channel
 from order_engine.domain.order import Order
@@ -24,7 +23,7 @@ TIMEOUT_S = 5.0
 @pytest.fixture
 async def notifier(redis_url: str, key_prefix: str) -> AsyncIterator[RedisStatusNotifier]:
     client = aioredis.Redis.from_url(redis_url)  # the publisher's own connection
-    yield RedisStatusNotifier(RedisChannelsPubSubBackend(redis=client), key_prefix)
+    yield RedisStatusNotifier(client, key_prefix)
     await client.aclose()
 
 
@@ -126,3 +125,28 @@ async def test_small_amounts_are_plain_decimal_strings(notifier, redis, key_pref
         assert payload["order"]["amountIn"] == "0.000000001"
     finally:
         await watcher.aclose()
+
+
+async def test_concurrent_publishes_share_round_trips_and_each_order_keeps_its_order(notifier, redis, key_prefix):
+    """Twenty orders publishing at once: the first goes alone, the rest in one pipeline; every message arrives once,
+    and an order's successive statuses arrive in the order it published them."""
+    import asyncio
+
+    orders = [submitted_order() for _ in range(20)]
+    everything = await subscribed(redis, f"{key_prefix}:order:*", pattern=True)
+
+    async def walk(order: Order) -> None:
+        await notifier.publish(order)
+        await notifier.publish(order.applied(order.change(T.CONFIRM, order.updated_at, attempt=2)))
+
+    try:
+        await asyncio.gather(*(walk(o) for o in orders))
+        heard: dict[str, list[int]] = {}
+        while (message := await next_message(everything, timeout=0.5)) is not None:
+            payload = json.loads(message["data"])
+            heard.setdefault(payload["orderId"], []).append(payload["seq"])
+    finally:
+        await everything.aclose()
+
+    assert heard == {str(o.id): [4, 5] for o in orders}
+    assert notifier.round_trips <= 4, notifier.round_trips  # 40 messages: alone, 19, alone, 19 (or fewer)

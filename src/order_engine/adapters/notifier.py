@@ -2,6 +2,11 @@
 
 Workers publish; every API process subscribes for the orders its WebSocket clients
 watch, so updates cross process boundaries (N API processes, M workers).
+
+Publishes are grouped like the status writes they follow (adapters/batching.py): one made while none is on its
+way goes out at once, alone; those made meanwhile (a group commit's orders, each publishing its own committed
+row) follow together in one pipelined round trip. Each order's messages keep their order: an order publishes
+its next status only after its previous one has been sent.
 """
 
 from __future__ import annotations
@@ -9,14 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import structlog
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from order_engine.adapters.batching import KeyedBatcher
 from order_engine.adapters.wire import encode, latest_status_message
 from order_engine.domain.order import Order
 
@@ -28,12 +35,25 @@ def order_channel(prefix: str, order_id: uuid.UUID | str) -> str:
 
 
 class RedisStatusNotifier:
-    def __init__(self, backend: RedisChannelsPubSubBackend, prefix: str) -> None:
-        self._backend = backend
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
         self._prefix = prefix
+        self._batches: KeyedBatcher[tuple[str, bytes], None] = KeyedBatcher(self._send, most=256)
+        self.round_trips = 0  # read by the tests
 
     async def publish(self, order: Order) -> None:
-        await self._backend.publish(encode(latest_status_message(order)), [order_channel(self._prefix, order.id)])
+        await self._batches.submit("", (order_channel(self._prefix, order.id), encode(latest_status_message(order))))
+
+    async def _send(self, _key: str, messages: Sequence[tuple[str, bytes]]) -> list[None]:
+        self.round_trips += 1
+        if len(messages) == 1:
+            await self._redis.publish(*messages[0])
+            return [None]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel, data in messages:
+                pipe.publish(channel, data)
+            await pipe.execute()
+        return [None] * len(messages)
 
 
 class ReconnectingPubSubBackend(RedisChannelsPubSubBackend):

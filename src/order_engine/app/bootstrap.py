@@ -14,7 +14,6 @@ from typing import Any
 
 import asyncpg
 import attrs
-from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from redis.asyncio import Redis
 
 from order_engine.adapters.clock import SystemClock
@@ -220,7 +219,7 @@ def start_market_loop(settings: Settings, redis: Redis, db: asyncpg.Pool) -> Mar
 
 
 def redis_notifier(settings: Settings, redis: Redis) -> RedisStatusNotifier:
-    return RedisStatusNotifier(RedisChannelsPubSubBackend(redis=redis), settings.key_prefix)
+    return RedisStatusNotifier(redis, settings.key_prefix)
 
 
 def resting_watch(settings: Settings, redis: Redis) -> RedisRestingWatch:
