@@ -147,3 +147,16 @@ async def test_apply_each_refuses_a_change_clearing_a_column(repo, column):
     order = await repo.add(pending())
     with pytest.raises(ValueError, match="cleared"):
         await repo.apply_each([order.change(T.ROUTE, datetime.now(UTC), attempt=1, **{column: None})])
+
+
+async def test_concurrent_reads_share_statements_and_see_every_earlier_commit(repo):
+    group = GroupCommitRepository(repo)
+    orders = [await repo.add(pending()) for _ in range(20)]
+    routed = await group.apply(orders[5].change(T.ROUTE, datetime.now(UTC), attempt=1, dex_used="raydium"))
+    missing = pending()  # never added
+
+    read = await asyncio.gather(*(group.get(o.id) for o in [*orders, missing, orders[3]]))
+
+    assert read[:20] == [routed if o.id == routed.id else o for o in orders]
+    assert read[20] is None and read[21] == orders[3]  # unknown: None; asked twice: both callers answered
+    assert group.reads <= 3, group.reads  # the first alone, the rest together

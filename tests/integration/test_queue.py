@@ -129,6 +129,33 @@ async def test_a_worker_queue_publishes_no_job_events_and_still_records_them(saq
     assert await saq_queue.count("active") == 0 and await saq_queue.count("incomplete") == 0
 
 
+async def test_one_trip_dequeue_takes_jobs_in_order_into_the_active_list(saq_queue, order_queue):
+    """Queued jobs come out first in, first out, each moved to the active list (where the sweep looks for a dead
+    worker's jobs) and read in the same script; with nothing queued it blocks as SAQ's dequeue does."""
+    from order_engine.app.worker.tuning import one_trip_dequeue
+
+    one_trip_dequeue(saq_queue)
+    reads = []
+    read = saq_queue._get_job_by_id
+    saq_queue._get_job_by_id = lambda job_id: reads.append(job_id) or read(job_id)
+    ids = [uuid.uuid4() for _ in range(3)]
+    for order_id in ids:
+        await order_queue.enqueue(order_id)
+
+    taken = [await saq_queue.dequeue(timeout=1) for _ in ids]
+
+    assert [j.key for j in taken] == [str(i) for i in ids]
+    assert [j.kwargs for j in taken] == [{"order_id": str(i)} for i in ids]
+    assert reads == []  # each job's record came back with it: no second round trip
+    assert await saq_queue.count("queued") == 0 and await saq_queue.count("active") == 3
+    assert await saq_queue.dequeue(timeout=0.2) is None  # empty: SAQ's blocking wait, which timed out
+    late = uuid.uuid4()
+    waiting = asyncio.create_task(saq_queue.dequeue(timeout=2))
+    await asyncio.sleep(0.2)
+    await order_queue.enqueue(late)
+    assert (await asyncio.wait_for(waiting, 3)).key == str(late)  # a job queued during the wait is taken
+
+
 async def test_each_order_type_has_one_lane_and_snipers_their_own(redis_url: str, key_prefix: str) -> None:
     """Snipers go to `{queue}-snipers` (with the attempt's own timeout: no start-rate wait), every other type to
     the main queue, whoever enqueues them."""

@@ -7,11 +7,15 @@ one statement and one WAL flush instead of ten. Each is still exactly one guarde
 its own expected (status, seq), a stale one gets its StaleTransition alone, and its caller sees the order only
 after the statement that wrote it has committed (a broadcast still follows the committed row).
 
+Reads by id are grouped the same way: the orders whose jobs start while a read is in flight are read together,
+in one `SELECT … WHERE id = ANY(…)`. A read still sees every write committed before it was asked for.
+
 Everything else is the wrapped repository's own.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,12 +34,24 @@ class GroupCommitRepository:
     def __init__(self, repo: SqlOrderRepository, *, most: int = MOST_PER_STATEMENT) -> None:
         self._repo = repo
         self._batches: KeyedBatcher[StatusChange, Order] = KeyedBatcher(self._flush, most=most)
+        self._reads: KeyedBatcher[uuid.UUID, Order | None] = KeyedBatcher(self._read, most=most)
+        self.reads = 0  # SELECTs sent for reads by id
         self.statements = 0  # UPDATEs sent for grouped changes (read by the tests)
         self.changes = 0  # changes they carried
         self.fallbacks = 0  # statements rolled back by a deadlock, their changes then applied one by one
 
     def __getattr__(self, name: str) -> Any:  # get, add, list, apply_many …: the wrapped repository's
         return getattr(self._repo, name)
+
+    async def get(self, order_id: uuid.UUID) -> Order | None:
+        return await self._reads.submit(GROUP, order_id)
+
+    async def _read(self, _group: str, order_ids: Sequence[uuid.UUID]) -> list[Order | None]:
+        self.reads += 1
+        if len(order_ids) == 1:
+            return [await self._repo.get(order_ids[0])]
+        found = {o.id: o for o in await self._repo.get_many(list(set(order_ids)))}
+        return [found.get(i) for i in order_ids]
 
     async def apply(self, change: StatusChange) -> Order:
         if not batchable(change):  # it clears a column (an idempotency key): alone, as it always went
