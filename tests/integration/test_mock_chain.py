@@ -242,6 +242,27 @@ async def test_a_confirmation_is_one_read_and_a_swap_recorded_the_old_way_still_
     assert await chain.confirm(signature, attempt=1) == result
 
 
+async def test_confirmations_in_flight_together_are_one_read(make_chain, redis, pools):
+    chain = make_chain()
+    requests = [swap() for _ in range(12)]
+    signatures = [await chain.submit(r, attempt=1) for r in requests]
+    reads: list[tuple] = []
+    real = redis.execute_command
+
+    async def counted(*args, **kwargs):
+        reads.append(args)
+        return await real(*args, **kwargs)
+
+    redis.execute_command = counted
+    try:
+        results = await asyncio.gather(*(chain.confirm(s, attempt=1) for s in signatures))
+    finally:
+        del redis.execute_command
+    assert [r[0] for r in reads] == ["GET", "MGET"]  # the first alone, the eleven waiting together
+    assert len(reads[1]) == 1 + 11
+    assert [r.signature for r in results] == signatures and all(r.amount_out > 0 for r in results)
+
+
 async def test_the_blockhash_is_read_once_per_slot_time(make_chain, redis, pools):
     chain = make_chain()
     first = await chain.recent_blockhash()

@@ -124,6 +124,8 @@ class RedisMockChain:
         self._drift_mean_bps = drift_mean_bps
         self._swaps_script = redis.register_script(_SWAPS)
         self._batches: KeyedBatcher[_Swap, str] = KeyedBatcher(self._send_swaps)
+        # Lookups of transactions in flight together go out as one MGET (as getSignatureStatuses takes many).
+        self._lookups: KeyedBatcher[str, bytes | None] = KeyedBatcher(self._get_many, most=256)
         self._known: dict[str, amm.Pool] = {}  # pool key -> the pool as this process last saw it
         self._blockhash: tuple[float, str] = (-SLOT_S, "")  # (when read, monotonic; the blockhash then)
 
@@ -236,16 +238,24 @@ class RedisMockChain:
         )
         return [outcomes.get(copies[i], busy) for i in range(len(swaps))]
 
+    async def _get_many(self, _group: str, keys: Sequence[str]) -> list[bytes | None]:
+        if len(keys) == 1:
+            return [await self._redis.get(keys[0])]
+        return list(await self._redis.mget(keys))
+
+    async def _get(self, key: str) -> bytes | None:
+        return await self._lookups.submit("", key)
+
     @_rpc
     async def find(self, order_id: uuid.UUID) -> str | None:
-        raw = await self._redis.get(self._tx_key(order_id))
+        raw = await self._get(self._tx_key(order_id))
         return None if raw is None else str(json.loads(raw)["signature"])
 
     @_rpc
     async def confirm(self, signature: str, *, attempt: int = 1) -> SwapResult:
-        raw = await self._redis.get(f"{self._prefix}:sig:{signature}")
+        raw = await self._get(f"{self._prefix}:sig:{signature}")
         if raw is not None and not raw.startswith(b"{"):  # written before the record was kept here: an order id
-            raw = await self._redis.get(self._tx_key(raw.decode()))
+            raw = await self._get(self._tx_key(raw.decode()))
         if raw is None:
             raise DexUnavailable(f"signature {signature[:12]}… not found by the RPC node yet")
         tx = json.loads(raw)
