@@ -146,15 +146,19 @@ async def test_fifty_concurrent_swaps_move_the_pool_by_exactly_their_sum(make_ch
 
 
 async def test_swaps_in_flight_on_one_pool_go_out_together_and_a_repeated_order_executes_once(make_chain, pools):
-    """The first swap goes out at once, alone; the 20 that arrive while it is in flight go out in one script after
-    it (one pool version per committed batch); the same order twice in one batch is one execution with one
+    """Swaps submitted together go out together, in one script (one pool version per committed batch), and those
+    arriving while a batch is in flight in the next; the same order twice in one batch is one execution with one
     signature."""
     chain = make_chain()
     before = await pools.get("meteora", "SOL", "USDC")
     requests = [swap(venue="meteora") for _ in range(20)]
-    signatures = await asyncio.gather(*(chain.submit(r, attempt=1) for r in [*requests, requests[3]]))
+    first = asyncio.gather(*(chain.submit(r, attempt=1) for r in [*requests[:15], requests[3]]))
+    await asyncio.sleep(0.001)  # that batch is on its way
+    later = asyncio.gather(*(chain.submit(r, attempt=1) for r in requests[15:]))
+    together, after_it = await first, await later
     after = await pools.get("meteora", "SOL", "USDC")
-    assert after.version == before.version + 2
+    assert after.version == before.version + 2  # the first 15 (and a repeat) in one script, the other 5 in one
+    signatures = [*together[:15], *after_it, together[15]]
     assert signatures[20] == signatures[3] and len(set(signatures)) == 20
     assert [await chain.executions(r.order_id) for r in requests] == [1] * 20
 
@@ -258,8 +262,8 @@ async def test_confirmations_in_flight_together_are_one_read(make_chain, redis, 
         results = await asyncio.gather(*(chain.confirm(s, attempt=1) for s in signatures))
     finally:
         del redis.execute_command
-    assert [r[0] for r in reads] == ["GET", "MGET"]  # the first alone, the eleven waiting together
-    assert len(reads[1]) == 1 + 11
+    assert [r[0] for r in reads] == ["MGET"]  # asked together: one read
+    assert len(reads[0]) == 1 + 12
     assert [r.signature for r in results] == signatures and all(r.amount_out > 0 for r in results)
 
 

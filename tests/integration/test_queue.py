@@ -106,7 +106,7 @@ async def test_a_worker_queue_publishes_no_job_events_and_still_records_them(saq
     record (what the sweep and the web UI read) moves as before; without it SAQ publishes both."""
     from saq.job import Status
 
-    from order_engine.app.worker.tuning import no_job_events
+    from order_engine.app.worker.bookkeeping import no_job_events
 
     if quiet:
         no_job_events(saq_queue)
@@ -129,31 +129,85 @@ async def test_a_worker_queue_publishes_no_job_events_and_still_records_them(saq
     assert await saq_queue.count("active") == 0 and await saq_queue.count("incomplete") == 0
 
 
-async def test_one_trip_dequeue_takes_jobs_in_order_into_the_active_list(saq_queue, order_queue):
-    """Queued jobs come out first in, first out, each moved to the active list (where the sweep looks for a dead
-    worker's jobs) and read in the same script; with nothing queued it blocks as SAQ's dequeue does."""
-    from order_engine.app.worker.tuning import one_trip_dequeue
+def _counting(queue: Queue) -> list[str]:
+    """The Redis commands (scripts, and each pipeline's commands between MULTI and EXEC) `queue` sends, by name,
+    from here on."""
+    sent: list[str] = []
+    real, real_pipeline = queue.redis.execute_command, queue.redis.pipeline
 
-    one_trip_dequeue(saq_queue)
-    reads = []
-    read = saq_queue._get_job_by_id
-    saq_queue._get_job_by_id = lambda job_id: reads.append(job_id) or read(job_id)
-    ids = [uuid.uuid4() for _ in range(3)]
+    async def counted(*args, **kwargs):
+        sent.append(str(args[0]))
+        return await real(*args, **kwargs)
+
+    def pipeline(*args, **kwargs):
+        pipe = real_pipeline(*args, **kwargs)
+        execute = pipe.execute
+
+        async def counted_execute(*a, **k):
+            sent.extend(["MULTI", *(str(c[0][0]) for c in pipe.command_stack), "EXEC"])
+            return await execute(*a, **k)
+
+        pipe.execute = counted_execute
+        return pipe
+
+    queue.redis.execute_command, queue.redis.pipeline = counted, pipeline
+    return sent
+
+
+async def test_grouped_dequeue_takes_jobs_in_order_into_the_active_list(saq_queue, order_queue):
+    """Ten job slots asking at once for six queued jobs: one script takes all six for the first six slots;
+    the jobs come out first in, first out, each in the active list (where the sweep looks for a dead worker's
+    jobs) with its record; the four slots left without one wait in SAQ's blocking dequeue."""
+    from order_engine.app.worker.bookkeeping import grouped_dequeue
+
+    grouped_dequeue(saq_queue)
+    ids = [uuid.uuid4() for _ in range(6)]
     for order_id in ids:
         await order_queue.enqueue(order_id)
+    sent = _counting(saq_queue)
 
-    taken = [await saq_queue.dequeue(timeout=1) for _ in ids]
+    taken = await asyncio.gather(*(saq_queue.dequeue(timeout=0.3) for _ in range(10)))
 
-    assert [j.key for j in taken] == [str(i) for i in ids]
-    assert [j.kwargs for j in taken] == [{"order_id": str(i)} for i in ids]
-    assert reads == []  # each job's record came back with it: no second round trip
-    assert await saq_queue.count("queued") == 0 and await saq_queue.count("active") == 3
-    assert await saq_queue.dequeue(timeout=0.2) is None  # empty: SAQ's blocking wait, which timed out
+    jobs = [j for j in taken if j is not None]
+    assert [j.key for j in jobs] == [str(i) for i in ids]
+    assert [j.kwargs for j in jobs] == [{"order_id": str(i)} for i in ids]
+    # One script (a first run also loads it: NOSCRIPT, SCRIPT LOAD, run again); the records came with the jobs.
+    assert sent.count("EVALSHA") - sent.count("SCRIPT LOAD") == 1 and "GET" not in sent
+    assert sent.count("BLMOVE") == 4  # the slots that found nothing left, waiting (and timing out)
+    assert await saq_queue.count("queued") == 0 and await saq_queue.count("active") == 6
     late = uuid.uuid4()
     waiting = asyncio.create_task(saq_queue.dequeue(timeout=2))
     await asyncio.sleep(0.2)
     await order_queue.enqueue(late)
     assert (await asyncio.wait_for(waiting, 3)).key == str(late)  # a job queued during the wait is taken
+
+
+async def test_grouped_records_mark_jobs_active_and_finish_them_together(saq_queue, order_queue):
+    from saq.job import Status
+
+    from order_engine.app.worker.bookkeeping import shared_round_trips
+
+    shared_round_trips(saq_queue)
+    ids = [uuid.uuid4() for _ in range(8)]
+    for order_id in ids:
+        await order_queue.enqueue(order_id)
+    jobs = [await saq_queue.dequeue(timeout=1) for _ in ids]
+    sent = _counting(saq_queue)
+
+    await asyncio.gather(*(j.update(status=Status.ACTIVE) for j in jobs))
+    assert {(await saq_queue.job(str(i))).status for i in ids} == {Status.ACTIVE}
+    assert sent == ["MSET", *["GET"] * 8]  # marked active together: one MSET (then the eight reads above)
+
+    sent.clear()
+    await asyncio.gather(*(j.finish(Status.COMPLETE, result=f"done {j.key}") for j in jobs))
+
+    assert sent.count("MULTI") == 1 and sent.count("EXEC") == 1  # finished together: one transaction
+    assert sent.count("LREM") == sent.count("ZREM") == sent.count("SETEX") == 8 and "PUBLISH" not in sent
+    done = [await saq_queue.job(str(i)) for i in ids]
+    assert [(j.status, j.result) for j in done] == [(Status.COMPLETE, f"done {i}") for i in ids]
+    assert await saq_queue.count("active") == 0 and await saq_queue.count("incomplete") == 0
+    ttls = [await saq_queue.redis.ttl(saq_queue.job_id(str(i))) for i in ids]
+    assert all(0 < t <= COMPLETED_TTL_S for t in ttls)  # kept for the web UI, then expired, as SAQ keeps them
 
 
 async def test_each_order_type_has_one_lane_and_snipers_their_own(redis_url: str, key_prefix: str) -> None:

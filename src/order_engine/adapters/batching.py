@@ -1,5 +1,7 @@
-"""Group commit per key: an item for a key with nothing in flight goes out at once, on its own; items that arrive
-while that key's batch is in flight go out together as the next batch; one batch at a time per key.
+"""Group commit per key: an item for a key with nothing in flight goes out as soon as the event loop comes round
+(with whatever else was submitted for that key in the meantime: callers woken together, by the batch before,
+submit together); items that arrive while that key's batch is in flight go out together as the next batch; one
+batch at a time per key.
 
 The mock chain's swaps on one pool use it: the swaps in flight on a pool in this process are computed one after
 the other on the pool as the last batch left it and sent in one script, so at any load a pool costs one round
@@ -31,10 +33,12 @@ class KeyedBatcher(Generic[T, R]):
         future: asyncio.Future[R] = loop.create_future()
         self._pending.setdefault(key, []).append((item, future))
         if key not in self._draining:
-            # Nothing in flight for this key: this item goes out at once, in this task (no hop through another
-            # task: a lone swap costs what it did before batching); those arriving meanwhile follow in a task.
+            # Nothing in flight for this key: this item goes out from this task (no hop through another task) once
+            # the loop has run what is ready, so that the callers a batch woke together go out together (one
+            # yield, microseconds); those arriving while it is in flight follow in a task.
             self._draining.add(key)
             try:
+                await asyncio.sleep(0)
                 await self._send(key, self._take(key))
             finally:
                 if self._pending.get(key):

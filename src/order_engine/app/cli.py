@@ -113,9 +113,10 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
     on one event loop, each with its own concurrency (see app/worker/jobs.py)."""
     from litestar_saq import SAQPlugin
 
+    from order_engine.app.worker.bookkeeping import shared_round_trips
     from order_engine.app.worker.jobs import SHUTDOWN_DRAIN_S, saq_config
     from order_engine.app.worker.lanes import run_workers
-    from order_engine.app.worker.tuning import drain_then_stop, no_job_events, one_trip_dequeue, quick_sweeps
+    from order_engine.app.worker.tuning import drain_then_stop, quick_sweeps
 
     use_uvloop()
     serve_port(settings, "worker")
@@ -126,8 +127,7 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
     for worker in workers.values():
         worker.context["lanes"] = lanes  # so each lane's engine enqueues every order type on its own lane
         quick_sweeps(worker.queue)
-        no_job_events(worker.queue)
-        one_trip_dequeue(worker.queue)
+        shared_round_trips(worker.queue)
         drain_then_stop(worker, SHUTDOWN_DRAIN_S)
     asyncio.get_event_loop().run_until_complete(run_workers(list(workers.values())))  # uvloop's loop
     return 0

@@ -27,44 +27,6 @@ def quick_sweeps(queue: Any) -> None:
     queue.sweep = functools.partial(type(queue).sweep, queue, abort=None)
 
 
-def no_job_events(queue: Any) -> None:
-    """SAQ publishes every job's status on a channel named for the job, twice a job (active, then done), for
-    `Queue.apply`/`map` and `Job.refresh(until_complete=…)` callers listening for it. Nothing in order-engine
-    listens (clients follow orders, not jobs, on their own channels; the sweep does not wait: `quick_sweeps`;
-    the web UI reads the job records): the two PUBLISH round trips per order are skipped. The job records
-    themselves, which the sweep and the web UI read, are written as before."""
-
-    async def notify(_job: Any) -> None:
-        return None
-
-    queue.notify = notify
-
-
-# Take the next queued job and read its record in one round trip (what SAQ's dequeue does in two: BLMOVE, then
-# GET). The job's record is not among KEYS (SAQ names it after the job), as in SAQ's own scripts.
-_TAKE = """
-local job_id = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
-if not job_id then return false end
-return {job_id, redis.call('GET', job_id) or false}
-"""
-
-
-def one_trip_dequeue(queue: Any) -> None:
-    """A busy worker takes each job in one Redis round trip instead of two: a script moves the next job from the
-    queued list to the active list (as SAQ's BLMOVE does, so the sweep finds it there if the worker dies) and
-    returns its record. Only when nothing is queued does it fall back to SAQ's own blocking dequeue."""
-    take = queue.redis.register_script(_TAKE)
-    blocking = queue.dequeue
-
-    async def dequeue(timeout: float = 0.0, poll_interval: float = 0.0) -> Any:
-        taken = await take(keys=[queue._queued, queue._active])
-        if not taken:
-            return await blocking(timeout=timeout, poll_interval=poll_interval)
-        return queue.deserialize(taken[1] or None)
-
-    queue.dequeue = dequeue
-
-
 def drain_then_stop(worker: Any, drain_s: float, poll_s: float = 0.05) -> None:
     """On shutdown, wait for the jobs under way (up to `drain_s`), then stop at once.
 
