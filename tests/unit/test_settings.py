@@ -54,6 +54,7 @@ def test_every_setting_round_trips_through_the_environment(clean_env: pytest.Mon
         metrics=False,
         metrics_port=9101,
         metrics_host="0.0.0.0",
+        group_commit=False,
         log_level="DEBUG",
         log_json=True,
         data_dir=Path("/tmp/oe-data"),
