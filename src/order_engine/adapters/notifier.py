@@ -1,12 +1,12 @@
-"""StatusNotifier over Redis pub/sub, through Litestar channels' Redis backend.
+"""StatusNotifier over Redis pub/sub: workers PUBLISH, API processes subscribe through Litestar channels' backend.
 
-Workers publish; every API process subscribes for the orders its WebSocket clients
-watch, so updates cross process boundaries (N API processes, M workers).
+Every API process subscribes for the orders its WebSocket clients watch, so updates cross process boundaries
+(N API processes, M workers).
 
 Publishes are grouped like the status writes they follow (adapters/batching.py): one made while none is on its
-way goes out at once, alone; those made meanwhile (a group commit's orders, each publishing its own committed
-row) follow together in one pipelined round trip. Each order's messages keep their order: an order publishes
-its next status only after its previous one has been sent.
+way goes out when the event loop comes round, with those made in the same turn; those made meanwhile (a group
+commit's orders, each publishing its own committed row) follow together in one pipelined round trip. Each
+order's messages keep their order: an order publishes its next status only after its previous one was sent.
 """
 
 from __future__ import annotations

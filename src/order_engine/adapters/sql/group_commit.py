@@ -1,8 +1,8 @@
 """Group commit: the guarded transitions of a process's in-flight orders share statements and commits.
 
-A change made while no other is on its way to PostgreSQL goes out at once, alone, as before (no timer, no added
-latency); the changes made while one is in flight wait for it and then go out together, as one
-`UPDATE … FROM unnest(…)` (`SqlOrderRepository.apply_each`). Ten orders' transitions then cost one round trip,
+A change made while no other is on its way to PostgreSQL goes out as soon as the event loop comes round (no
+timer: one turn of the loop), with the changes other orders made in that turn; the changes made while one is in
+flight wait for it and then go out together, as one `UPDATE … FROM unnest(…)` (`SqlOrderRepository.apply_each`). Ten orders' transitions then cost one round trip,
 one statement and one WAL flush instead of ten. Each is still exactly one guarded change: a row matches only at
 its own expected (status, seq), a stale one gets its StaleTransition alone, and its caller sees the order only
 after the statement that wrote it has committed (a broadcast still follows the committed row).
