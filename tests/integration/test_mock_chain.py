@@ -4,7 +4,9 @@ quotes from those pools."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal as D
 
 import base58
@@ -219,6 +221,23 @@ async def test_unavailable_chain_executes_nothing(make_chain):
     assert await chain.find(request.order_id) is None
 
 
+@contextlib.contextmanager
+def commands_sent(redis) -> Iterator[list[tuple]]:
+    """The commands `redis` sends inside the block, each as its arguments."""
+    sent: list[tuple] = []
+    real = redis.execute_command
+
+    async def counted(*args, **kwargs):
+        sent.append(args)
+        return await real(*args, **kwargs)
+
+    redis.execute_command = counted
+    try:
+        yield sent
+    finally:
+        del redis.execute_command
+
+
 async def test_confirm_of_unknown_signature_is_transient(make_chain):
     with pytest.raises(DexUnavailable):
         await make_chain().confirm(base58.b58encode(b"\x01" * 64).decode(), attempt=1)
@@ -228,18 +247,8 @@ async def test_a_confirmation_is_one_read_and_a_swap_recorded_the_old_way_still_
     chain = make_chain()
     request = swap()
     signature = await chain.submit(request, attempt=1)
-    reads: list[tuple] = []
-    real = redis.execute_command
-
-    async def counted(*args, **kwargs):
-        reads.append(args)
-        return await real(*args, **kwargs)
-
-    redis.execute_command = counted
-    try:
+    with commands_sent(redis) as reads:
         result = await chain.confirm(signature, attempt=1)
-    finally:
-        del redis.execute_command
     assert [r[0] for r in reads] == ["GET"] and result.error is None and result.amount_out > 0
     # Before the record was kept under the signature too, the signature key held the order id.
     await redis.set(f"{pools._prefix}:chain:sig:{signature}", str(request.order_id))
@@ -250,18 +259,8 @@ async def test_confirmations_in_flight_together_are_one_read(make_chain, redis, 
     chain = make_chain()
     requests = [swap() for _ in range(12)]
     signatures = [await chain.submit(r, attempt=1) for r in requests]
-    reads: list[tuple] = []
-    real = redis.execute_command
-
-    async def counted(*args, **kwargs):
-        reads.append(args)
-        return await real(*args, **kwargs)
-
-    redis.execute_command = counted
-    try:
+    with commands_sent(redis) as reads:
         results = await asyncio.gather(*(chain.confirm(s, attempt=1) for s in signatures))
-    finally:
-        del redis.execute_command
     assert [r[0] for r in reads] == ["MGET"]  # asked together: one read
     assert len(reads[0]) == 1 + 12
     assert [r.signature for r in results] == signatures and all(r.amount_out > 0 for r in results)
