@@ -63,8 +63,8 @@ class OrderRepository(Protocol):
         """
 
     async def apply_many(self, changes: Sequence[StatusChange]) -> Sequence[Order]:
-        """Apply many guarded changes (no extra column updates) in one statement; returns the orders whose guard
-        held, in the order of `changes`. A stale one is left out, alone: the others still apply."""
+        """Apply many guarded changes (extra columns set, never cleared) in one statement; returns the orders whose
+        guard held, in the order of `changes`. A stale one is left out, alone: the others still apply."""
 
     async def list_resting(self, *, after: uuid.UUID | None, limit: int) -> Sequence[Order]:
         """Resting (`waiting`) orders by id, the page after `after` (what a watcher rebuilds from)."""

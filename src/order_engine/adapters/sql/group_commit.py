@@ -2,8 +2,8 @@
 
 A change made while no other is on its way to PostgreSQL goes out as soon as the event loop comes round (no
 timer: one turn of the loop), with the changes other orders made in that turn; the changes made while one is in
-flight wait for it and then go out together, as one `UPDATE … FROM unnest(…)` (`SqlOrderRepository.apply_each`). Ten orders' transitions then cost one round trip,
-one statement and one WAL flush instead of ten. Each is still exactly one guarded change: a row matches only at
+flight wait for it and then go out together, as one `UPDATE … FROM unnest(…)` (`SqlOrderRepository.apply_each`).
+Ten orders' transitions then cost one round trip, one statement and one WAL flush instead of ten. Each is still exactly one guarded change: a row matches only at
 its own expected (status, seq), a stale one gets its StaleTransition alone, and its caller sees the order only
 after the statement that wrote it has committed (a broadcast still follows the committed row).
 
@@ -23,7 +23,6 @@ import asyncpg
 
 from order_engine.adapters.batching import KeyedBatcher
 from order_engine.adapters.sql.repository import SqlOrderRepository, batchable
-from order_engine.domain.errors import StaleTransition
 from order_engine.domain.order import Order, StatusChange
 
 GROUP = "orders"  # one group per process: every order's changes may share a statement
@@ -62,10 +61,7 @@ class GroupCommitRepository:
         self.statements += 1
         self.changes += len(changes)
         if len(changes) == 1:  # the common case at low load: the single-row statement, prepared once
-            try:
-                return [await self._repo.apply(changes[0])]
-            except StaleTransition as stale:
-                return [stale]
+            return [await self._alone(changes[0])]
         try:
             return list(await self._repo.apply_each(changes))
         except asyncpg.DeadlockDetectedError:

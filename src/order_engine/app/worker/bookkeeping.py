@@ -7,8 +7,8 @@ SAQ spends, per job, a BLMOVE and a GET to take it, a SET (and a PUBLISH) to mar
   `Job.refresh(until_complete=…)`), and nothing in order-engine does (clients follow orders on their own
   channels; the sweep does not wait, `tuning.quick_sweeps`; the web UI reads the job records);
 - taking, marking active and finishing go through `adapters/batching.py`'s KeyedBatcher, as the status writes
-  do: one made while none of its kind is in flight goes when the loop comes round; those made meanwhile by the worker's other
-  job slots go together. Taking is one script (LMOVE from queued to active and the record, for as many jobs as
+  do: one made while none of its kind is in flight goes when the loop comes round; those made meanwhile by the
+  worker's other job slots go together. Taking is one script (LMOVE from queued to active and the record, for as many jobs as
   slots ask; a slot that finds nothing waits in SAQ's own blocking dequeue), marking active one MSET, and
   finishing one MULTI/EXEC for all the jobs ready (each job's LREM, ZREM and SETEX as SAQ sends them, all applied
   together or not at all).
