@@ -10,7 +10,7 @@ regression gate compares two commits side by side in one session:
 - **What runs.** The ref is checked out (detached) into a git worktree of its own, `build/ab/<short-sha>/`,
   reused while it is at that commit and clean; the working tree is never touched. Each selected scenario
   (accept, engine, realistic, live, costs: all five by default, `--quick` leaves out costs as a quick run
-  does; snipers when asked for, against a ref that has them) runs `--pairs` times on each side, alternating which side goes first (A B, B A, A B, …) so a drift
+  does; snipers and resting when asked for, against a ref that has them) runs `--pairs` times on each side, alternating which side goes first (A B, B A, A B, …) so a drift
   in the machine's load favours neither. A is the ref, B the working tree with its uncommitted changes.
 - **What differs.** Only the engine. Every `api`, `worker` and `migrate` process of a side is
   `python -m order_engine.app.cli` started with `PYTHONPATH=<side>/src:<side>` and its working directory
@@ -30,7 +30,9 @@ regression gate compares two commits side by side in one session:
   the 15 s hold at 1,000/s; realistic: the engine's overhead p50/p99; live: publish → client p50/p99 and
   KB per idle WebSocket for the rounds of 100 subscribers or more; costs: PostgreSQL round trips and
   Redis commands per order; snipers: how long one launch's snipers take to finish, and launch → first
-  sniper routing (median, slowest).
+  sniper routing (median, slowest); resting: move → `triggered` p50/p99 for one limit among the resting
+  ones, the move crossing a tenth of them → the last `triggered`, the expiry second → the last `expired`,
+  and the watcher's CPU per uneventful pool change.
 - **Output.** The table on stdout; `build/bench/ab-<time>.json` (both commits, the CPU model, the command,
   every run's full result, the rows); `build/bench/ab-<time>.md`, a `###` section to paste into the
   Analysis section below, the one part of this file a rerun of `make bench` keeps.

@@ -111,6 +111,19 @@ def _snipers(result: Mapping[str, Any]) -> dict[Metric, float | None]:
     }
 
 
+def _resting(result: Mapping[str, Any]) -> dict[Metric, float | None]:
+    single = (result.get("single") or {}).get("move_to_triggered_ms") or {}
+    crossing, expiry = result.get("crossing") or {}, result.get("expiry") or {}
+    quiet = result.get("uneventful") or {}
+    return {
+        Metric("resting", "move → triggered p50 (one limit among the resting)", "ms", "lower"): single.get("p50"),
+        Metric("resting", "move → triggered p99", "ms", "lower"): single.get("p99"),
+        Metric("resting", "move crossing a tenth → last triggered", "s", "lower"): crossing.get("last_s"),
+        Metric("resting", "expiry second → last expired", "s", "lower"): expiry.get("last_s"),
+        Metric("resting", "watcher CPU per uneventful change", "ms", "lower"): quiet.get("watcher_cpu_ms_per_change"),
+    }
+
+
 def extract(scenario: str, result: Mapping[str, Any], accept_at: float | None = None) -> dict[Metric, float | None]:
     """The compared numbers of one run's result (`accept_at`: the accept step to read, see accept_rate)."""
     if scenario == "engine":
@@ -125,6 +138,8 @@ def extract(scenario: str, result: Mapping[str, Any], accept_at: float | None = 
         return _costs(result)
     if scenario == "snipers":
         return _snipers(result)
+    if scenario == "resting":
+        return _resting(result)
     raise ValueError(f"no A/B metrics for scenario {scenario!r}")
 
 

@@ -21,7 +21,7 @@ from bench.ab import pairs, sides
 from bench.ab import report as ab_report
 from bench.ab.metrics import compare_runs, other_cpu_pct
 from bench.context import Context
-from bench.scenarios import accept, engine, live, realistic, snipers
+from bench.scenarios import accept, engine, live, realistic, resting, snipers
 from bench.stack import ROOT, Backing
 
 SCENARIOS: dict[str, Callable[[Context], Awaitable[dict[str, Any]]]] = {
@@ -31,8 +31,10 @@ SCENARIOS: dict[str, Callable[[Context], Awaitable[dict[str, Any]]]] = {
     "live": live.run,
     "costs": costs.run,
     "snipers": snipers.run,
+    "resting": resting.run,
 }
 QUICK = ["accept", "engine", "realistic", "live"]
+FULL = [*QUICK, "costs"]  # snipers and resting (several minutes each) when asked for
 AB_BATCH, AB_BATCH_QUICK = (
     1500,
     150,
@@ -46,7 +48,7 @@ SHARED = [
 
 def selection(only: str | None, quick: bool) -> list[str]:
     if not only:
-        return QUICK if quick else list(SCENARIOS)
+        return QUICK if quick else FULL
     chosen = only.split(",")
     other = [s for s in chosen if s not in SCENARIOS]
     if other:

@@ -12,6 +12,7 @@ import pytest
 from bench.ab import report
 from bench.ab.metrics import Metric, accept_rate, compare_runs, extract, other_cpu_pct
 from bench.ab.pairs import compare, pair_order, ratio, reading, schedule
+from bench.ab.run import selection
 
 
 def test_pairs_alternate_which_side_runs_first() -> None:
@@ -85,6 +86,30 @@ def test_engine_metrics_are_throughput_and_cpu_per_order_per_configuration() -> 
         Metric("engine", f"api CPU per order, {label}", "ms", "lower"): 0.5,
         Metric("engine", f"worker CPU per order, {label}", "ms", "lower"): 3.0,
     }
+
+
+def test_resting_metrics_are_trigger_latency_crossing_expiry_and_watcher_cpu() -> None:
+    result = {
+        "single": {"move_to_triggered_ms": {"p50": 1.2, "p99": 3.4}},
+        "crossing": {"last_s": 0.8},
+        "expiry": {"last_s": 1.5},
+        "uneventful": {"watcher_cpu_ms_per_change": 0.05},
+    }
+    got = {m.name: v for m, v in extract("resting", result).items()}
+    assert got == {
+        "move → triggered p50 (one limit among the resting)": 1.2,
+        "move → triggered p99": 3.4,
+        "move crossing a tenth → last triggered": 0.8,
+        "expiry second → last expired": 1.5,
+        "watcher CPU per uneventful change": 0.05,
+    }
+    assert {m.better for m in extract("resting", result)} == {"lower"}
+
+
+def test_the_default_selection_leaves_the_long_scenarios_to_be_asked_for() -> None:
+    assert selection(None, quick=False) == ["accept", "engine", "realistic", "live", "costs"]
+    assert selection(None, quick=True) == ["accept", "engine", "realistic", "live"]
+    assert selection("resting,snipers", quick=False) == ["resting", "snipers"]
 
 
 def _accept(knee: float | None, *rates: float) -> dict[str, Any]:
