@@ -44,34 +44,3 @@ async def test_an_item_s_exception_is_its_own_and_a_failed_batch_fails_each_of_i
     with pytest.raises(OSError, match="unreachable"):
         await batcher.submit("down", 1)
     assert await batcher.submit("k", 2) == 2  # the key drains again after a batch
-
-
-async def test_with_depth_two_a_second_batch_goes_out_while_the_first_is_in_flight_and_never_a_third():
-    batches: list[list[int]] = []
-    in_flight, most_in_flight = 0, 0
-
-    async def flush(_key: str, items):
-        nonlocal in_flight, most_in_flight
-        in_flight += 1
-        most_in_flight = max(most_in_flight, in_flight)
-        batches.append(list(items))
-        await asyncio.sleep(0.01)
-        in_flight -= 1
-        return [i * 10 for i in items]
-
-    batcher: KeyedBatcher[int, int] = KeyedBatcher(flush, most=2, depth=2)
-    first = asyncio.create_task(batcher.submit("a", 1))
-    await asyncio.sleep(0.001)  # the first batch is in flight: the second slot is free
-    second = asyncio.create_task(batcher.submit("a", 2))
-    await asyncio.sleep(0.001)  # both slots in flight: these wait
-    rest = [asyncio.create_task(batcher.submit("a", i)) for i in range(3, 8)]
-    assert await asyncio.gather(first, second, *rest) == [10, 20, 30, 40, 50, 60, 70]
-    assert batches[:2] == [[1], [2]]  # the second did not wait for the first
-    assert sorted(i for b in batches[2:] for i in b) == [3, 4, 5, 6, 7] and all(len(b) <= 2 for b in batches)
-    assert most_in_flight == 2
-    assert not batcher._in_flight and not batcher._pending  # every slot freed
-
-
-def test_depth_must_be_at_least_one():
-    with pytest.raises(ValueError, match="depth"):
-        KeyedBatcher(lambda _k, items: asyncio.sleep(0, list(items)), depth=0)

@@ -55,7 +55,6 @@ def test_every_setting_round_trips_through_the_environment(clean_env: pytest.Mon
         metrics_port=9101,
         metrics_host="0.0.0.0",
         group_commit=False,
-        group_commit_depth=2,
         log_level="DEBUG",
         log_json=True,
         data_dir=Path("/tmp/oe-data"),
@@ -96,8 +95,6 @@ def test_every_setting_round_trips_through_the_environment(clean_env: pytest.Mon
         ({"ORDER_ENGINE_MARKET_VOLATILITY_BPS": "1001"}, "ORDER_ENGINE_MARKET_VOLATILITY_BPS"),
         ({"ORDER_ENGINE_MARKET_TICK_S": "0"}, "ORDER_ENGINE_MARKET_TICK_S"),
         ({"ORDER_ENGINE_MARKET_TICK_S": "0.01"}, "ORDER_ENGINE_MARKET_TICK_S"),
-        ({"ORDER_ENGINE_GROUP_COMMIT_DEPTH": "0"}, "ORDER_ENGINE_GROUP_COMMIT_DEPTH"),
-        ({"ORDER_ENGINE_GROUP_COMMIT_DEPTH": "9"}, "ORDER_ENGINE_GROUP_COMMIT_DEPTH"),
     ],
 )
 def test_invalid_values_are_refused_naming_the_variable(

@@ -22,45 +22,31 @@ Flush = Callable[[str, Sequence[T]], Awaitable[Sequence[R | BaseException]]]
 
 
 class KeyedBatcher(Generic[T, R]):
-    """`depth`: how many batches of one key may be in flight at once (1: one at a time, which keeps a key's
-    batches in submission order; more only where their order does not matter)."""
-
-    def __init__(self, flush: Flush[T, R], *, most: int = 64, depth: int = 1) -> None:
-        if depth < 1:
-            raise ValueError("depth must be at least 1")
+    def __init__(self, flush: Flush[T, R], *, most: int = 64) -> None:
         self._flush = flush
         self._most = most
-        self._depth = depth
         self._pending: dict[str, list[tuple[T, asyncio.Future[R]]]] = {}
-        self._in_flight: dict[str, int] = {}
+        self._draining: set[str] = set()
 
     async def submit(self, key: str, item: T) -> R:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         self._pending.setdefault(key, []).append((item, future))
-        if self._in_flight.get(key, 0) < self._depth:
-            # A batch slot is free for this key: this item goes out from this task (no hop through another task)
-            # once the loop has run what is ready, so that the callers a batch woke together go out together (one
-            # yield, microseconds); those arriving while every slot is in flight follow in a task.
-            self._in_flight[key] = self._in_flight.get(key, 0) + 1
+        if key not in self._draining:
+            # Nothing in flight for this key: this item goes out from this task (no hop through another task) once
+            # the loop has run what is ready, so that the callers a batch woke together go out together (one
+            # yield, microseconds); those arriving while it is in flight follow in a task.
+            self._draining.add(key)
             try:
                 await asyncio.sleep(0)
-                batch = self._take(key)
-                if batch:  # another slot may have taken it in the meantime
-                    await self._send(key, batch)
+                await self._send(key, self._take(key))
             finally:
-                self._release(key, loop)
+                if self._pending.get(key):
+                    loop.create_task(self._drain(key))
+                else:
+                    self._draining.discard(key)
+                    self._pending.pop(key, None)
         return await future
-
-    def _release(self, key: str, loop: asyncio.AbstractEventLoop) -> None:
-        """A slot's batch is done: it drains what waits, in a task, or is freed."""
-        if self._pending.get(key):
-            loop.create_task(self._drain(key))
-            return
-        self._in_flight[key] -= 1
-        if not self._in_flight[key]:
-            del self._in_flight[key]
-            self._pending.pop(key, None)
 
     def _take(self, key: str) -> list[tuple[T, asyncio.Future[R]]]:
         waiting = self._pending.get(key, [])
@@ -72,11 +58,9 @@ class KeyedBatcher(Generic[T, R]):
             while self._pending.get(key):
                 await self._send(key, self._take(key))
         finally:
-            self._in_flight[key] -= 1
-            if not self._in_flight[key]:
-                del self._in_flight[key]
-                if not self._pending.get(key):
-                    self._pending.pop(key, None)
+            self._draining.discard(key)
+            if not self._pending.get(key):
+                self._pending.pop(key, None)
 
     async def _send(self, key: str, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:

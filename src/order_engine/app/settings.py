@@ -86,7 +86,6 @@ class Settings:
     metrics_host: str = "127.0.0.1"  # ... and the address it binds
     # A worker's in-flight orders share UPDATE statements and commits (adapters/sql/group_commit.py); false: one each.
     group_commit: bool = True
-    group_commit_depth: int = 1  # ... and how many of those statements may be in flight at once
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -136,7 +135,6 @@ class Settings:
             "metrics_port": _env("ORDER_ENGINE_METRICS_PORT", 0, int),
             "metrics_host": _env("ORDER_ENGINE_METRICS_HOST", cls.metrics_host),
             "group_commit": _env("ORDER_ENGINE_GROUP_COMMIT", True, bool),
-            "group_commit_depth": _env("ORDER_ENGINE_GROUP_COMMIT_DEPTH", cls.group_commit_depth, int),
         }
         values.update(overrides)
         settings = cls(**values)
@@ -172,8 +170,6 @@ class Settings:
             raise ValueError("ORDER_ENGINE_SNIPER_TURN_WAIT_S must be > 0")
         if not 0 <= self.metrics_port <= 65535:
             raise ValueError("ORDER_ENGINE_METRICS_PORT must be a TCP port (0 = none)")
-        if not 1 <= self.group_commit_depth <= 8:
-            raise ValueError("ORDER_ENGINE_GROUP_COMMIT_DEPTH must be between 1 and 8")
         if self.worker_concurrency < 1 or self.max_attempts < 1:
             raise ValueError("worker concurrency and max attempts must be >= 1")
 

@@ -30,12 +30,10 @@ MOST_PER_STATEMENT = 64
 
 
 class GroupCommitRepository:
-    def __init__(self, repo: SqlOrderRepository, *, most: int = MOST_PER_STATEMENT, depth: int = 1) -> None:
-        """`depth`: statements of each kind in flight at once (two changes of one order are never in flight
-        together but as duplicates, which their guards and the deadlock fallback already settle)."""
+    def __init__(self, repo: SqlOrderRepository, *, most: int = MOST_PER_STATEMENT) -> None:
         self._repo = repo
-        self._batches: KeyedBatcher[StatusChange, Order] = KeyedBatcher(self._flush, most=most, depth=depth)
-        self._reads: KeyedBatcher[uuid.UUID, Order | None] = KeyedBatcher(self._read, most=most, depth=depth)
+        self._batches: KeyedBatcher[StatusChange, Order] = KeyedBatcher(self._flush, most=most)
+        self._reads: KeyedBatcher[uuid.UUID, Order | None] = KeyedBatcher(self._read, most=most)
         self.reads = 0  # SELECTs sent for reads by id
         self.statements = 0  # UPDATEs sent for grouped changes (read by the tests)
         self.changes = 0  # changes they carried

@@ -85,7 +85,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     repo = SqlOrderRepository(pool)
     engine = bootstrap(
         settings,
-        repo=GroupCommitRepository(repo, depth=settings.group_commit_depth) if settings.group_commit else repo,
+        repo=GroupCommitRepository(repo) if settings.group_commit else repo,
         queue=order_queue(settings, *lane_queues(ctx)),
         notifier=redis_notifier(settings, redis),
         venues=venues,
