@@ -71,6 +71,7 @@ def test_every_setting_round_trips_through_the_environment(clean_env: pytest.Mon
         ws_resync_s=1.5,
         ws_ping_interval_s=0.5,
         ws_ping_timeout_s=2.5,
+        http_keep_alive_s=30,
         api_db_pool_size=4,
         loop_lag_warn_ms=50.0,
     )
@@ -90,6 +91,7 @@ def test_every_setting_round_trips_through_the_environment(clean_env: pytest.Mon
         ({"ORDER_ENGINE_API_DB_POOL_SIZE": "0"}, "ORDER_ENGINE_API_DB_POOL_SIZE"),
         ({"ORDER_ENGINE_WS_PING_INTERVAL_S": "0"}, "ORDER_ENGINE_WS_PING_INTERVAL_S"),
         ({"ORDER_ENGINE_WS_PING_TIMEOUT_S": "-3"}, "ORDER_ENGINE_WS_PING_TIMEOUT_S"),
+        ({"ORDER_ENGINE_HTTP_KEEP_ALIVE_S": "0"}, "ORDER_ENGINE_HTTP_KEEP_ALIVE_S"),
         ({"ORDER_ENGINE_WORKER_CONCURRENCY": "0"}, "concurrency"),
         ({"ORDER_ENGINE_MARKET_VOLATILITY_BPS": "-1"}, "ORDER_ENGINE_MARKET_VOLATILITY_BPS"),
         ({"ORDER_ENGINE_MARKET_VOLATILITY_BPS": "1001"}, "ORDER_ENGINE_MARKET_VOLATILITY_BPS"),

@@ -99,6 +99,7 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
         ws_ping_interval=settings.ws_ping_interval_s,
         ws_ping_timeout=settings.ws_ping_timeout_s,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=settings.http_keep_alive_s,
     )
     server = Server(config)
     try:  # what uvicorn.run() does with one process and no reload

@@ -71,6 +71,11 @@ class Settings:
     ws_resync_s: float = 5.0
     ws_ping_interval_s: float = 20.0
     ws_ping_timeout_s: float = 20.0
+    # An idle keep-alive connection is closed after this. Longer than a client's own expiry (httpx and aiohttp: 5
+    # and 15 s) and a load balancer's idle timeout (AWS ALB 60 s), so the client or the balancer always closes
+    # first: a server closing at the very moment a client reuses the connection fails that request (uvicorn's
+    # default, 5 s, raced httpx's 5 s in a burst test).
+    http_keep_alive_s: int = 75
     api_db_pool_size: int = 20
     loop_lag_warn_ms: float = 100.0
     # The /api/sim routes (steer the market): off for `order-engine api`, on in `order-engine dev` and the tests.
@@ -122,6 +127,7 @@ class Settings:
             "ws_resync_s": _env("ORDER_ENGINE_WS_RESYNC_S", cls.ws_resync_s, float),
             "ws_ping_interval_s": _env("ORDER_ENGINE_WS_PING_INTERVAL_S", cls.ws_ping_interval_s, float),
             "ws_ping_timeout_s": _env("ORDER_ENGINE_WS_PING_TIMEOUT_S", cls.ws_ping_timeout_s, float),
+            "http_keep_alive_s": _env("ORDER_ENGINE_HTTP_KEEP_ALIVE_S", cls.http_keep_alive_s, int),
             "api_db_pool_size": _env("ORDER_ENGINE_API_DB_POOL_SIZE", cls.api_db_pool_size, int),
             "loop_lag_warn_ms": _env("ORDER_ENGINE_LOOP_LAG_WARN_MS", cls.loop_lag_warn_ms, float),
             "limit_max_age_s": _env("ORDER_ENGINE_LIMIT_MAX_AGE_S", cls.limit_max_age_s, float),
@@ -158,6 +164,8 @@ class Settings:
             raise ValueError("ORDER_ENGINE_API_DB_POOL_SIZE must be >= 1")
         if self.ws_ping_interval_s <= 0 or self.ws_ping_timeout_s <= 0:
             raise ValueError("ORDER_ENGINE_WS_PING_INTERVAL_S and ORDER_ENGINE_WS_PING_TIMEOUT_S must be > 0")
+        if self.http_keep_alive_s < 1:
+            raise ValueError("ORDER_ENGINE_HTTP_KEEP_ALIVE_S must be >= 1")
         if self.limit_max_age_s <= 0:
             raise ValueError("ORDER_ENGINE_LIMIT_MAX_AGE_S must be > 0")
         if self.sniper_max_age_s <= 0 or self.launch_fee_decay_s < 0:
