@@ -458,8 +458,8 @@ def markdown(r: dict[str, Any], chart_rel: str, previous: str | None) -> str:
         labels = {
             "queued": "… queued: pending → attempt start",
             "route": "… route: read order, gather quotes (minus quoteMs)",
-            "build": "… build: routing write + publish, build (minus blockhashMs)",
-            "send": "… send: building write + publish, chain script (minus the send)",
+            "build": "… build: build the swap (minus blockhashMs; a limit order's routing write + publish)",
+            "send": "… send: the route + build write + publish, chain script (minus the send)",
             "confirm": "… confirm: after the execution window",
         }
         for k, label in labels.items():

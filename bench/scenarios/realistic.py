@@ -85,8 +85,8 @@ def overhead(order: dict[str, Any], send_ms: float | None) -> dict[str, float] |
         # where the overhead sits (each stage minus the simulated DEX time inside it):
         "queued": t["started"] - t["pending"],  # queue + dequeue (+ throttle wait)
         "route": t["routing"] - t["started"] - quote,  # read the order, gather the quotes
-        "build": t["building"] - t["routing"] - blockhash,  # routing write + publish, build the swap
-        "send": t["submitted"] - t["building"] - send,  # building write + publish, the chain's script
+        "build": t["building"] - t["routing"] - blockhash,  # build the swap (the entries' times: one write since)
+        "send": t["submitted"] - t["building"] - send,  # the route + build write + publish, the chain's script
         "confirm": t["confirmed"] - t["submitted"] - execution,  # submitted write + publish + confirm reads, hidden
         # in the execution window (which starts at the send, just before `submitted`): ≈ 0 or slightly negative
     }

@@ -49,6 +49,28 @@ async def test_apply_each_moves_ten_orders_per_statement_exactly_as_apply_would(
         assert (final.tx_hash, final.amount_out, final.attempts) == (f"sig-{i}", D(f"{i}.5"), 2)
 
 
+async def test_two_step_changes_share_a_statement_with_one_step_ones(repo):
+    """A market order's route and build are one change of two entries (`StatusChange.then`); in a batch with
+    single-step changes each row gets exactly its own entries, and a stale two-step change loses alone."""
+    a, b, c = [await repo.add(pending()) for _ in range(3)]
+    now = datetime.now(UTC)
+    routed_c = await repo.apply(c.change(T.RETRY, now, attempt=1))  # c moved on: a change from its seq 1 is stale
+    two = a.change(T.ROUTE, now, attempt=1, payload=ROUTED, dex_used="meteora").then(T.BUILD, now, payload=BUILT)
+    one = b.change(T.ROUTE, now, attempt=1, payload=ROUTED, dex_used="raydium")
+    stale = c.change(T.ROUTE, now, attempt=1, dex_used="raydium").then(T.BUILD, now)
+
+    outcomes = await repo.apply_each([two, one, stale])
+
+    assert outcomes[:2] == [a.applied(two), b.applied(one)]
+    assert isinstance(outcomes[2], StaleTransition)
+    stored_a = await repo.get(a.id)
+    assert [e.status for e in stored_a.status_history] == [S.PENDING, S.ROUTING, S.BUILDING]
+    assert (stored_a.status, stored_a.seq, stored_a.dex_used) == (S.BUILDING, 3, "meteora")
+    assert stored_a.status_history[1].payload == ROUTED and stored_a.status_history[2].payload == BUILT
+    assert [e.status for e in (await repo.get(b.id)).status_history] == [S.PENDING, S.ROUTING]
+    assert await repo.get(c.id) == routed_c  # untouched by the stale change
+
+
 async def test_a_stale_change_in_a_batch_loses_alone(repo):
     a, b, c = [await repo.add(pending()) for _ in range(3)]
     now = datetime.now(UTC)

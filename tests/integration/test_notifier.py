@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
+import attrs
 import pytest
 import redis.asyncio as aioredis
 
@@ -150,3 +151,19 @@ async def test_concurrent_publishes_share_round_trips_and_each_order_keeps_its_o
 
     assert heard == {str(o.id): [4, 5] for o in orders}
     assert notifier.round_trips <= 4, notifier.round_trips  # 40 messages: alone, 19, alone, 19 (or fewer)
+
+
+async def test_states_published_together_arrive_in_order_in_one_round_trip(notifier, redis, key_prefix):
+    """A change of two steps (route and build) publishes both states at once: each is its own message, in order."""
+    submitted = submitted_order()
+    routed, built = (attrs.evolve(submitted, status_history=submitted.status_history[:n]) for n in (2, 3))
+    watcher = await subscribed(redis, order_channel(key_prefix, submitted.id))
+    try:
+        before = notifier.round_trips
+        await notifier.publish(routed, built)
+        assert notifier.round_trips == before + 1
+        seen = [json.loads((await next_message(watcher))["data"]) for _ in range(2)]
+        assert [(m["seq"], m["status"]) for m in seen] == [(2, "routing"), (3, "building")]
+        assert await next_message(watcher, timeout=0.3) is None
+    finally:
+        await watcher.aclose()

@@ -128,6 +128,21 @@ async def test_apply_walks_all_five_statuses_and_stores_results(repo):
     assert await repo.get(order.id) == current
 
 
+async def test_apply_of_a_two_step_change_appends_both_entries_in_one_write(repo):
+    order = await repo.add(pending())
+    t = order.created_at
+    change = order.change(T.ROUTE, t + timedelta(seconds=1), attempt=1, payload=ROUTED, dex_used="raydium").then(
+        T.BUILD, t + timedelta(seconds=2), payload=BUILT
+    )
+    built = await repo.apply(change)
+    assert built == order.applied(change)
+    assert await repo.get(order.id) == built
+    assert [e.status for e in built.status_history] == [S.PENDING, S.ROUTING, S.BUILDING]
+    assert (built.seq, built.dex_used, built.updated_at) == (3, "raydium", t + timedelta(seconds=2))
+    with pytest.raises(StaleTransition):  # again: the order is no longer pending at seq 1
+        await repo.apply(change)
+
+
 async def test_stale_change_raises_and_leaves_row_untouched(repo):
     order = await repo.add(pending())
     routed = await repo.apply(order.change(T.ROUTE, datetime.now(UTC), attempt=1, dex_used="raydium"))

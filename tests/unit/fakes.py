@@ -140,9 +140,10 @@ class InMemoryOrderRepository:
         current = self.orders.get(change.order_id)
         if current is None:
             raise OrderNotFound(change.order_id)
-        failure = self.fail_on.pop(change.entry.status, None)
-        if failure is not None:
-            raise failure
+        for entry in change.entries:  # a change of two steps (route and build) fails on either's status
+            failure = self.fail_on.pop(entry.status, None)
+            if failure is not None:
+                raise failure
         updated = current.applied(change)  # raises StaleTransition when the guard does not hold
         self.orders[change.order_id] = updated
         self.changes.append(change)
@@ -193,7 +194,7 @@ def publishing_to(notifier: RecordingNotifier) -> Listener:
 
     async def publish(event: Event) -> None:
         if isinstance(event, StatusChanged):
-            await notifier.publish(event.order)
+            await notifier.publish(*(each.order for each in event.steps))
 
     return publish
 
@@ -211,11 +212,11 @@ class RecordingNotifier:
         self.published: list[tuple[uuid.UUID, int, OrderStatus]] = []
         self.attempts = 0
 
-    async def publish(self, order: Order) -> None:
+    async def publish(self, *orders: Order) -> None:
         self.attempts += 1
-        if self.error is not None and (not self.fail_on or order.status in self.fail_on):
+        if self.error is not None and (not self.fail_on or any(o.status in self.fail_on for o in orders)):
             raise self.error
-        self.published.append((order.id, order.seq, order.status))
+        self.published.extend((o.id, o.seq, o.status) for o in orders)
 
     def statuses(self) -> list[OrderStatus]:
         return [status for _, _, status in self.published]

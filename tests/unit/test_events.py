@@ -116,3 +116,36 @@ async def test_the_recovery_sweep_reports_each_rescue_and_the_round() -> None:
     assert isinstance(rescued, OrderRescheduled) and rescued.order_id == order.id
     assert rescued.status is OrderStatus.PENDING and rescued.idle_s >= 90
     assert swept == RecoverySwept(stale=1, scheduled=1)
+
+
+async def test_a_two_step_change_is_one_event_logged_and_broadcast_per_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    import structlog
+    from fakes import RecordingNotifier, publishing_to
+    from structlog.testing import capture_logs
+
+    from order_engine.app import listeners
+
+    clock, repo, recorded, notifier = FakeClock(), InMemoryOrderRepository(), RecordingListener(), RecordingNotifier()
+    order = await SubmitOrder(repo=repo, queue=FakeQueue(), clock=clock)(OrderRequest("SOL", "USDC", Decimal("1")))
+    change = order.change(Step.ROUTE, clock.now(), attempt=1, dex_used="raydium").then(Step.BUILD, clock.now())
+    monkeypatch.setattr(listeners, "log", structlog.get_logger("order_engine.events"))
+    monkeypatch.setattr(listeners._LEVEL, "isEnabledFor", lambda level: level >= logging.INFO)
+    with capture_logs() as logs:
+        built = await StatusWriter(repo, EventBus([recorded, listeners.log_event, publishing_to(notifier)])).apply(
+            change
+        )
+
+    (event,) = recorded.events
+    assert isinstance(event, StatusChanged) and event.order == built
+    assert [(s.step, s.order.status, s.order.seq) for s in event.steps] == [
+        (Step.ROUTE, OrderStatus.ROUTING, 2),
+        (Step.BUILD, OrderStatus.BUILDING, 3),
+    ]
+    assert [(line["status"], line["seq"], line["step"]) for line in logs] == [
+        ("routing", 2, "route"),
+        ("building", 3, "build"),
+    ]
+    assert notifier.published == [(order.id, 2, OrderStatus.ROUTING), (order.id, 3, OrderStatus.BUILDING)]
+    assert notifier.attempts == 1  # both states in one publish

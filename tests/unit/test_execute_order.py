@@ -106,16 +106,29 @@ async def test_happy_path_runs_every_step_once_in_order():
     stamps = [e.timestamp for e in order.status_history]
     assert stamps == sorted(stamps) and len(set(stamps)) == 5
     assert order.attempts == 1
-    # Each change was announced once, after it was written, with the step that made it; routing is told too.
-    assert [(type(e).__name__, getattr(e, "step", None)) for e in r.recorded.events] == [
-        ("QuotesGathered", None),
-        ("RoutingDecided", None),
-        ("StatusChanged", Step.ROUTE),
-        ("StatusChanged", Step.BUILD),
-        ("StatusChanged", Step.SUBMIT),
-        ("StatusChanged", Step.CONFIRM),
+    # Each change was announced once, after it was written, with the steps that made it; routing is told too.
+    # Route and build are one write of two entries (nothing between them can fail or be seen): one event.
+    assert [(type(e).__name__, [s.step for s in getattr(e, "steps", ())]) for e in r.recorded.events] == [
+        ("QuotesGathered", []),
+        ("RoutingDecided", []),
+        ("StatusChanged", [Step.ROUTE, Step.BUILD]),
+        ("StatusChanged", [Step.SUBMIT]),
+        ("StatusChanged", [Step.CONFIRM]),
     ]
-    assert [e.order.seq for e in r.recorded.of(StatusChanged)] == [2, 3, 4, 5]
+    assert [[s.order.seq for s in e.steps] for e in r.recorded.of(StatusChanged)] == [[2, 3], [4], [5]]
+    routed, built = r.recorded.of(StatusChanged)[0].steps
+    assert (routed.order.status, routed.order.dex_used, routed.order.status_history) == (
+        S.ROUTING,
+        "meteora",
+        order.status_history[:2],
+    )
+    assert built.order.status_history == order.status_history[:3]
+    # Three guarded writes, not four: the first appended two entries.
+    assert [[e.status for e in c.entries] for c in r.repo.changes] == [
+        [S.ROUTING, S.BUILDING],
+        [S.SUBMITTED],
+        [S.CONFIRMED],
+    ]
     assert r.recorded.of(RoutingDecided)[0].chosen == "meteora"
     assert [v.calls for v in r.venues] == [[1], [1]]
     assert order == await r.order()
@@ -219,12 +232,12 @@ def rig_with_repo_error(status: S, error: BaseException) -> Rig:
             [S.PENDING, S.PENDING, S.ROUTING, S.BUILDING, S.SUBMITTED, S.CONFIRMED],
             id="routing",
         ),
-        pytest.param(
-            "building",
+        pytest.param(  # route and build are one write: it failing leaves the order pending, routed again
+            "routing",
             lambda: rig_with_repo_error(S.BUILDING, ConnectionResetError("db connection reset")),
             "db connection reset",
-            [S.PENDING, S.ROUTING, S.ROUTING, S.BUILDING, S.SUBMITTED, S.CONFIRMED],
-            id="building-oserror",
+            [S.PENDING, S.PENDING, S.ROUTING, S.BUILDING, S.SUBMITTED, S.CONFIRMED],
+            id="route-and-build-write-oserror",
         ),
         pytest.param(
             "submitting",
@@ -471,7 +484,7 @@ async def test_two_concurrent_jobs_move_the_order_once():
     winner = next(o for o in results if o is not None)
     assert winner.status is S.CONFIRMED
     assert await r.statuses() == HAPPY
-    assert len(r.repo.changes) == 4
+    assert len(r.repo.changes) == 3  # route + build, submit, confirm
     assert r.notifier.seqs() == [2, 3, 4, 5]
     assert r.chain.executions[r.order_id] == 1
 
@@ -481,7 +494,7 @@ async def test_failing_notifier_does_not_fail_the_order():
     order = await r.execute(r.order_id, attempt=1)
     assert order.status is S.CONFIRMED
     assert await r.statuses() == HAPPY
-    assert r.notifier.attempts == 4
+    assert r.notifier.attempts == 3  # one per write: route + build, submit, confirm
     assert r.notifier.published == []
 
 

@@ -144,6 +144,29 @@ def test_two_changes_from_one_snapshot_only_the_first_applies(pending):
     assert winner.dex_used == "a" and winner.failure_reason is None
 
 
+def test_then_takes_two_steps_in_one_change_guarded_on_the_first(pending):
+    change = pending.change(T.ROUTE, T1, attempt=1, payload=ROUTED, dex_used="raydium").then(T.BUILD, T2)
+    assert (change.expected_status, change.expected_seq, change.seq, change.step) == (S.PENDING, 1, 3, T.BUILD)
+    assert change.entries == (StatusEntry(S.ROUTING, T1, ROUTED), StatusEntry(S.BUILDING, T2, Created()))
+    assert dict(change.updates) == {"dex_used": "raydium"}
+    ((via, step),) = change.passed
+    assert (via.status, via.seq, via.dex_used, via.updated_at, step) == (S.ROUTING, 2, "raydium", T1, T.ROUTE)
+
+    built = pending.applied(change)
+    assert [e.status for e in built.status_history] == [S.PENDING, S.ROUTING, S.BUILDING]
+    assert (built.status, built.seq, built.dex_used, built.updated_at) == (S.BUILDING, 3, "raydium", T2)
+    assert built.status_history[:2] == via.status_history
+
+    retried = pending.applied(pending.change(T.RETRY, T1, attempt=1))
+    with pytest.raises(StaleTransition):  # guarded on where the first step started, like any change
+        retried.applied(change)
+
+
+def test_then_refuses_a_second_step_the_table_lacks(pending):
+    with pytest.raises(IllegalTransition):
+        pending.change(T.ROUTE, T1, attempt=1).then(T.CONFIRM, T2)
+
+
 def test_entry_to_dict_uses_z_suffix():
     entry = StatusEntry(S.SUBMITTED, T0, Submitted("5Sig"))
     assert entry_to_dict(entry) == {

@@ -399,13 +399,10 @@ async def test_an_attempt_that_finds_its_swap_sent_by_a_dead_one_leaves_the_line
     repo, line, market = InMemoryOrderRepository(), InMemorySwapLine(), SwapLog(pool())
     first, second = await triggered_snipers(2, line, market, repo)
     clock = FakeClock()
-    routed = await ExecuteOrder(repo=repo, venues=[market], chain=market, events=EventBus(), clock=clock)._route(
+    built = await ExecuteOrder(repo=repo, venues=[market], chain=market, events=EventBus(), clock=clock)._route(
         await repo.get(first.id), 1, clock.now()
     )
-    built = await ExecuteOrder(repo=repo, venues=[market], chain=market, events=EventBus(), clock=clock)._build(
-        routed, 1
-    )
-    assert built.status is S.BUILDING
+    assert built.status is S.BUILDING  # routed and built in one write
     signature = await market.submit(  # the dead attempt's swap
         SwapRequest(first.id, "raydium", "SOL", "PEPE2", first.amount_in, D("1"), D("0")), attempt=1
     )

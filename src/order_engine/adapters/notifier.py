@@ -41,8 +41,9 @@ class RedisStatusNotifier:
         self._batches: KeyedBatcher[tuple[str, bytes], None] = KeyedBatcher(self._send, most=256)
         self.round_trips = 0  # read by the tests
 
-    async def publish(self, order: Order) -> None:
-        await self._batches.submit("", (order_channel(self._prefix, order.id), encode(latest_status_message(order))))
+    async def publish(self, *orders: Order) -> None:
+        messages = [(order_channel(self._prefix, o.id), encode(latest_status_message(o))) for o in orders]
+        await self._batches.submit_many("", messages)
 
     async def _send(self, _key: str, messages: Sequence[tuple[str, bytes]]) -> list[None]:
         self.round_trips += 1

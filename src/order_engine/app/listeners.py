@@ -52,24 +52,13 @@ def _below_level(event: Event) -> bool:
 
 
 async def log_event(event: Event) -> None:
-    """One structured line per event, naming the order it is about."""
+    """One structured line per event (per step, for a change of several), naming the order it is about."""
     if _below_level(event):
         return
     match event:
-        case StatusChanged(order=order, step=step, attempt=attempt):
-            entry = order.status_history[-1]
-            fields: dict[str, Any] = {"status": order.status.value, "seq": order.seq, "step": step.value}
-            if isinstance(entry.payload, Failed):
-                log.error(
-                    "order failed",
-                    order_id=str(order.id),
-                    attempt=attempt,
-                    reason=entry.payload.reason,
-                    stage=entry.payload.stage,
-                    **fields,
-                )
-            else:
-                log.info("order status changed", order_id=str(order.id), attempt=attempt, **fields)
+        case StatusChanged():
+            for each in event.steps:
+                _log_status(each)
         case OrderAccepted(order=order):
             log.info(
                 "order created",
@@ -167,13 +156,30 @@ async def log_event(event: Event) -> None:
             log.info("recovery sweep", stale=stale, scheduled=scheduled)
 
 
+def _log_status(event: StatusChanged) -> None:
+    order, step, attempt = event.order, event.step, event.attempt
+    entry = order.status_history[-1]
+    fields: dict[str, Any] = {"status": order.status.value, "seq": order.seq, "step": step.value}
+    if isinstance(entry.payload, Failed):
+        log.error(
+            "order failed",
+            order_id=str(order.id),
+            attempt=attempt,
+            reason=entry.payload.reason,
+            stage=entry.payload.stage,
+            **fields,
+        )
+    else:
+        log.info("order status changed", order_id=str(order.id), attempt=attempt, **fields)
+
+
 def broadcaster(notifier: StatusNotifier) -> Listener:
     """Publishes every committed status change to the order's live streams (in any API process)."""
 
     async def broadcast(event: Event) -> None:
         if isinstance(event, StatusChanged):
             try:
-                await notifier.publish(event.order)
+                await notifier.publish(*(each.order for each in event.steps))
             except Exception as exc:  # a lost broadcast must not fail the order; the row is the truth
                 log.warning(
                     "status broadcast failed", order_id=str(event.order.id), seq=event.order.seq, error=repr(exc)

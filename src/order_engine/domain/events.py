@@ -20,11 +20,26 @@ from order_engine.domain.status import OrderStatus, OrderType, Step
 
 @attrs.frozen
 class StatusChanged:
-    """A guarded change was committed: `order` is the row as it is now (its last entry is the new one)."""
+    """A guarded change was committed: `order` is the row as it is now (its last entry is the new one).
+
+    A change that took several steps in one write (`StatusChange.then`) is one event: `earlier` holds the steps
+    before the last, each as its own event would have been, and `steps` all of them in order.
+    """
 
     order: Order
     step: Step
     attempt: int
+    earlier: tuple[StatusChanged, ...] = ()
+
+    @property
+    def steps(self) -> tuple[StatusChanged, ...]:
+        return (*self.earlier, self) if self.earlier else (self,)
+
+    @classmethod
+    def of(cls, order: Order, change: StatusChange) -> StatusChanged:
+        """The event for `change`, committed as `order`."""
+        earlier = tuple(cls(via, step, change.attempt) for via, step in change.passed)
+        return cls(order, change.step, change.attempt, earlier)
 
 
 @attrs.frozen
@@ -216,7 +231,7 @@ class StatusWriter:
 
     async def apply(self, change: StatusChange) -> Order:
         order = await self.repo.apply(change)
-        await self.events.emit(StatusChanged(order, change.step, change.attempt))
+        await self.events.emit(StatusChanged.of(order, change))
         return order
 
     async def apply_many(self, changes: Sequence[StatusChange]) -> list[Order]:
@@ -226,6 +241,5 @@ class StatusWriter:
         orders = list(await self.repo.apply_many(changes))
         by_id = {c.order_id: c for c in changes}
         for order in orders:
-            change = by_id[order.id]
-            await self.events.emit(StatusChanged(order, change.step, change.attempt))
+            await self.events.emit(StatusChanged.of(order, by_id[order.id]))
         return orders

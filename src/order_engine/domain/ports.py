@@ -136,8 +136,9 @@ class MarketQuotes(Protocol):
 
 
 class StatusNotifier(Protocol):
-    async def publish(self, order: Order) -> None:
-        """Broadcast the order's latest status entry to every subscriber, in any process."""
+    async def publish(self, *orders: Order) -> None:
+        """Broadcast each order's latest status entry to every subscriber, in any process, in the order given
+        (one order's successive states included: a change that took two steps publishes both)."""
 
 
 @attrs.frozen

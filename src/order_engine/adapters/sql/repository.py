@@ -14,9 +14,10 @@ from decimal import Decimal
 from functools import cache
 
 import asyncpg
+import msgspec
 
 from order_engine.adapters.sql.mapping import COLUMNS, order_from_row, row_args, update_values
-from order_engine.adapters.wire import entry_to_dict
+from order_engine.adapters.wire import encode, entry_to_dict
 from order_engine.domain.errors import StaleTransition
 from order_engine.domain.order import Order, StatusChange
 from order_engine.domain.status import JOB_DRIVEN, OrderStatus, OrderType
@@ -29,7 +30,7 @@ _SELECT_BY_KEY = f"SELECT {_COLS} FROM orders WHERE idempotency_key = $1"
 _SELECT_BY_ID = f"SELECT {_COLS} FROM orders WHERE id = $1"
 _SEQS = "SELECT id, jsonb_array_length(status_history) AS seq FROM orders WHERE id = ANY($1::uuid[])"
 _JOB_DRIVEN = sorted(s.value for s in JOB_DRIVEN)
-# A transition returns every column but the history: the caller's order plus the new entry *is* the history
+# A transition returns every column but the history: the caller's order plus the new entries *is* the history
 # the guard matched (seq = its length, and every entry was appended by a guarded change), so the JSONB need
 # not travel back nor be decoded again on every step.
 _RETURNED = ", ".join(c for c in COLUMNS if c != "status_history")
@@ -73,6 +74,15 @@ _APPLY_MANY = (
     + ") WHERE o.id = c.id AND o.status = c.expected_status AND jsonb_array_length(o.status_history) = c.expected_seq"
     f" RETURNING {', '.join(f'o.{c}' for c in COLUMNS if c != 'status_history')}"
 )
+
+
+def _appended(change: StatusChange) -> dict[str, object] | msgspec.Raw:
+    """What one row of a batch appends to its history (`status_history || …`): the entry, a JSON object, or the
+    entries of a change of several steps as one JSON array (pre-encoded: asyncpg would take a list inside the
+    `jsonb[]` for another dimension of the array)."""
+    if not change.passed:
+        return entry_to_dict(change.entry)
+    return msgspec.Raw(encode([entry_to_dict(e) for e in change.entries]))
 
 
 def batchable(change: StatusChange) -> bool:
@@ -177,7 +187,7 @@ class SqlOrderRepository:
             _apply_sql(tuple(updates)),
             change.order_id,
             change.entry.status.value,
-            [entry_to_dict(change.entry)],
+            [entry_to_dict(e) for e in change.entries],
             change.entry.timestamp,
             change.attempt,
             change.expected_status.value,
@@ -186,7 +196,7 @@ class SqlOrderRepository:
         )
         if row is None:
             raise StaleTransition(change.order_id, change.expected_status.value, change.expected_seq)
-        return order_from_row(row, history=(*change.base.status_history, change.entry))
+        return order_from_row(row, history=(*change.base.status_history, *change.entries))
 
     async def apply_many(self, changes: Sequence[StatusChange]) -> list[Order]:
         """Many guarded transitions, one statement and one round trip: the orders whose guard held, in order."""
@@ -223,7 +233,7 @@ class SqlOrderRepository:
             _APPLY_MANY,
             [c.order_id for c in changes],
             [c.entry.status.value for c in changes],
-            [[entry_to_dict(c.entry)] for c in changes],
+            [_appended(c) for c in changes],
             [c.entry.timestamp for c in changes],
             [c.attempt for c in changes],
             [c.expected_status.value for c in changes],
@@ -232,7 +242,7 @@ class SqlOrderRepository:
         )
         by_id = {r["id"]: r for r in rows}
         return [
-            order_from_row(row, history=(*c.base.status_history, c.entry))
+            order_from_row(row, history=(*c.base.status_history, *c.entries))
             if (row := by_id.get(c.order_id)) is not None
             else StaleTransition(c.order_id, c.expected_status.value, c.expected_seq)
             for c in changes

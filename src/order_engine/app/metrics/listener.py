@@ -97,7 +97,8 @@ class MetricsListener:
                 self._entered(order, i, step)
 
     def _status_changed(self, event: StatusChanged) -> None:
-        self._entered(event.order, len(event.order.status_history) - 1, event.step)
+        for each in event.steps:
+            self._entered(each.order, len(each.order.status_history) - 1, each.step)
 
     def _entered(self, order: Order, i: int, step: Step) -> None:
         m, c, history, kind = self.m, self.c, order.status_history, order.order_type.value

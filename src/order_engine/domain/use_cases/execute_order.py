@@ -2,7 +2,8 @@
 
 Each step is one guarded change, so a duplicate or stale job can never move the
 order twice, and an attempt that follows a crash or a transient error resumes
-from where the order is rather than starting over.
+from where the order is rather than starting over. A market or sniper order's
+route and build are one change of two steps (one write, both entries or neither).
 """
 
 from __future__ import annotations
@@ -210,9 +211,16 @@ class ExecuteOrder:
             quote_ms=round((time.perf_counter() - started) * 1000),
             attempt_started_at=started_at,
         )
-        return await self._step(order, Step.ROUTE, attempt, routed, dex_used=best.venue)
+        route = order.change(Step.ROUTE, self.clock.now(), attempt=attempt, payload=routed, dex_used=best.venue)
+        if order.order_type is OrderType.LIMIT:  # built after a fresh quote (`_build`), or re-armed
+            return await self.writer.apply(route)
+        # Nothing between route and build can fail for good or be seen outside this attempt (the blockhash is
+        # cached): one write takes the order through `routing` to `building`, both entries or neither.
+        built = await self._built(order, best, expected, floor)
+        return await self.writer.apply(route.then(Step.BUILD, self.clock.now(), payload=built))
 
     async def _build(self, order: Order, attempt: int) -> Order:
+        """A limit order routed (or any order an earlier attempt left in `routing`): build it."""
         routed = self._payload(order, OrderStatus.ROUTING, Routed)
         assert order.dex_used is not None
         chosen = routed.quote_of(order.dex_used)
@@ -224,10 +232,14 @@ class ExecuteOrder:
         expected, floor = self._floor(order, chosen.amount_out)
         if order.order_type is OrderType.LIMIT and expected < floor:
             return await self._rearm(order, attempt, chosen.amount_out, chosen.venue)
+        return await self._step(order, Step.BUILD, attempt, await self._built(order, chosen, expected, floor))
+
+    async def _built(self, order: Order, chosen: Quote, expected: Decimal, floor: Decimal) -> Built:
+        """The swap built on `chosen`'s quote with its floor, on a recent blockhash."""
         fetch_started = time.perf_counter()
         blockhash = await self.chain.recent_blockhash()
-        built = Built(
-            dex_used=order.dex_used,
+        return Built(
+            dex_used=chosen.venue,
             quoted_price=chosen.price,
             expected_amount_out=expected,
             min_amount_out=floor,
@@ -237,7 +249,6 @@ class ExecuteOrder:
             recent_blockhash=blockhash,
             blockhash_ms=round((time.perf_counter() - fetch_started) * 1000),
         )
-        return await self._step(order, Step.BUILD, attempt, built)
 
     @staticmethod
     def _payload(order: Order, status: OrderStatus, kind: type[P]) -> P:
