@@ -11,6 +11,7 @@ from decimal import Decimal as D
 import attrs
 import pytest
 import redis.asyncio as aioredis
+import structlog
 
 from order_engine.adapters.notifier import RedisStatusNotifier, order_channel
 from order_engine.domain.order import Order
@@ -161,9 +162,66 @@ async def test_states_published_together_arrive_in_order_in_one_round_trip(notif
     try:
         before = notifier.round_trips
         await notifier.publish(routed, built)
+        assert await notifier.flush()
         assert notifier.round_trips == before + 1
         seen = [json.loads((await next_message(watcher))["data"]) for _ in range(2)]
         assert [(m["seq"], m["status"]) for m in seen] == [(2, "routing"), (3, "building")]
         assert await next_message(watcher, timeout=0.3) is None
     finally:
         await watcher.aclose()
+
+
+async def test_a_publish_returns_before_its_round_trip_and_the_sender_keeps_the_order(notifier, redis, key_prefix):
+    """An order's next step is not held up by its broadcast: publish queues, one sender sends, in order."""
+    order = submitted_order()
+    confirmed = order.applied(order.change(T.CONFIRM, order.updated_at, attempt=2))
+    watcher = await subscribed(redis, order_channel(key_prefix, order.id))
+    try:
+        await notifier.publish(order)
+        await notifier.publish(confirmed)
+        assert notifier.round_trips == 0  # both queued, nothing sent yet: the sender runs when the loop comes round
+        assert await notifier.flush()
+        assert notifier.round_trips == 1  # published in one turn: one pipeline
+        seen = [json.loads((await next_message(watcher))["data"]) for _ in range(2)]
+        assert [(m["seq"], m["status"]) for m in seen] == [(4, "submitted"), (5, "confirmed")]
+    finally:
+        await watcher.aclose()
+
+
+async def test_a_failed_send_is_logged_with_its_orders_and_never_raised(key_prefix, monkeypatch):
+    from structlog.testing import capture_logs
+
+    from order_engine.adapters import notifier as module
+
+    gone = aioredis.Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=1)  # nothing listens there
+    order = submitted_order()
+    try:
+        with capture_logs() as logs:
+            monkeypatch.setattr(module, "log", structlog.get_logger("order_engine.notifier"))  # fresh: captured
+            broken = RedisStatusNotifier(gone, key_prefix)
+            await broken.publish(order)  # does not raise
+            assert await broken.flush()
+    finally:
+        await gone.aclose()
+    (line,) = [entry for entry in logs if entry["event"] == "status broadcast failed"]
+    assert line["orders"] == [{"order_id": str(order.id), "seq": 4}] and line["messages"] == 1
+    assert "Connect" in line["error"] or "refused" in line["error"].lower()
+
+
+async def test_an_outbox_past_its_backlog_drops_the_oldest_messages(redis, redis_url, key_prefix):
+    client = aioredis.Redis.from_url(redis_url)
+    small = RedisStatusNotifier(client, key_prefix, backlog=3)
+    orders = [submitted_order() for _ in range(5)]
+    everything = await subscribed(redis, f"{key_prefix}:order:*", pattern=True)
+    try:
+        for order in orders:  # five publishes in one turn of the loop: the sender has not run
+            await small.publish(order)
+        assert small.dropped == 2
+        assert await small.flush()
+        heard = []
+        while (message := await next_message(everything, timeout=0.5)) is not None:
+            heard.append(json.loads(message["data"])["orderId"])
+        assert heard == [str(o.id) for o in orders[2:]]  # the newest three, in order
+    finally:
+        await everything.aclose()
+        await client.aclose()

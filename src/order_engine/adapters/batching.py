@@ -29,15 +29,11 @@ class KeyedBatcher(Generic[T, R]):
         self._draining: set[str] = set()
 
     async def submit(self, key: str, item: T) -> R:
-        return (await self.submit_many(key, (item,)))[0]
-
-    async def submit_many(self, key: str, items: Sequence[T]) -> list[R]:
-        """`items` in one batch, in order (unless they outnumber `most`: then in the batches that follow)."""
         loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[R]] = [loop.create_future() for _ in items]
-        self._pending.setdefault(key, []).extend(zip(items, futures, strict=True))
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending.setdefault(key, []).append((item, future))
         if key not in self._draining:
-            # Nothing in flight for this key: these items go out from this task (no hop through another task) once
+            # Nothing in flight for this key: this item goes out from this task (no hop through another task) once
             # the loop has run what is ready, so that the callers a batch woke together go out together (one
             # yield, microseconds); those arriving while it is in flight follow in a task.
             self._draining.add(key)
@@ -50,9 +46,7 @@ class KeyedBatcher(Generic[T, R]):
                 else:
                     self._draining.discard(key)
                     self._pending.pop(key, None)
-        if len(futures) == 1:
-            return [await futures[0]]
-        return list(await asyncio.gather(*futures))  # each one's error retrieved, the first raised
+        return await future
 
     def _take(self, key: str) -> list[tuple[T, asyncio.Future[R]]]:
         waiting = self._pending.get(key, [])

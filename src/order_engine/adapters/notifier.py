@@ -3,15 +3,21 @@
 Every API process subscribes for the orders its WebSocket clients watch, so updates cross process boundaries
 (N API processes, M workers).
 
-Publishes are grouped like the status writes they follow (adapters/batching.py): one made while none is on its
-way goes out when the event loop comes round, with those made in the same turn; those made meanwhile (a group
-commit's orders, each publishing its own committed row) follow together in one pipelined round trip. Each
-order's messages keep their order: an order publishes its next status only after its previous one was sent.
+A publish does not wait for Redis: its messages join the process's outbox and the call returns, so an order's
+next step is not held up by the broadcast of its last (a round trip per step, in every order's chain, before).
+One sender per process sends the outbox in order: what was published while nothing was being sent goes out when
+the event loop comes round, with whatever else was published in that turn; what was published meanwhile follows
+together in one pipelined round trip. So each order's messages keep their order (they leave one process in the
+order they were published, on one connection), and a broadcast still follows its committed row. A failed send
+is logged, never raised (the row is the truth: sockets re-read PostgreSQL every few seconds); an outbox grown
+past `backlog` (Redis hanging) drops its oldest messages, logged. `flush()` waits for the outbox to empty (a
+process stopping calls it before it closes Redis).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import uuid
 from collections.abc import AsyncGenerator, Sequence
@@ -23,11 +29,13 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from order_engine.adapters.batching import KeyedBatcher
 from order_engine.adapters.wire import encode, latest_status_message
 from order_engine.domain.order import Order
 
 log = structlog.get_logger("order_engine.notifier")
+
+MOST_PER_ROUND_TRIP = 256
+BACKLOG = 100_000  # messages: ~100 s of a busy worker's broadcasts, ~100 MB at the most
 
 
 def order_channel(prefix: str, order_id: uuid.UUID | str) -> str:
@@ -35,26 +43,71 @@ def order_channel(prefix: str, order_id: uuid.UUID | str) -> str:
 
 
 class RedisStatusNotifier:
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: Redis, prefix: str, *, backlog: int = BACKLOG) -> None:
         self._redis = redis
         self._prefix = prefix
-        self._batches: KeyedBatcher[tuple[str, bytes], None] = KeyedBatcher(self._send, most=256)
+        self._backlog = backlog
+        # (order id, seq, channel, message) in publish order
+        self._outbox: collections.deque[tuple[uuid.UUID, int, str, bytes]] = collections.deque()
+        self._sender: asyncio.Task[None] | None = None
         self.round_trips = 0  # read by the tests
+        self.dropped = 0  # messages dropped from a full outbox
 
     async def publish(self, *orders: Order) -> None:
-        messages = [(order_channel(self._prefix, o.id), encode(latest_status_message(o))) for o in orders]
-        await self._batches.submit_many("", messages)
+        for order in orders:
+            message = encode(latest_status_message(order))
+            self._outbox.append((order.id, order.seq, order_channel(self._prefix, order.id), message))
+        if len(self._outbox) > self._backlog:
+            self._drop(len(self._outbox) - self._backlog)
+        if self._sender is None:
+            self._sender = asyncio.get_running_loop().create_task(self._send_all())
 
-    async def _send(self, _key: str, messages: Sequence[tuple[str, bytes]]) -> list[None]:
+    async def flush(self, timeout_s: float = 5.0) -> bool:
+        """Until every message published so far was sent (or failed, logged); False if `timeout_s` ran out first."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while self._sender is not None:
+                    await asyncio.shield(self._sender)
+        except TimeoutError:
+            log.warning("status broadcasts not sent before stopping", left=len(self._outbox))
+            return False
+        return True
+
+    def _drop(self, n: int) -> None:
+        dropped = [self._outbox.popleft() for _ in range(n)]
+        self.dropped += n
+        log.warning(
+            "status broadcasts dropped: Redis is not taking them",
+            dropped=n,
+            order_ids=sorted({str(order_id) for order_id, *_ in dropped})[:20],
+        )
+
+    async def _send_all(self) -> None:
+        try:
+            while self._outbox:
+                batch = [self._outbox.popleft() for _ in range(min(MOST_PER_ROUND_TRIP, len(self._outbox)))]
+                try:
+                    await self._send(batch)
+                except Exception as exc:  # a lost broadcast must not fail an order; the row is the truth
+                    log.warning(
+                        "status broadcast failed",
+                        messages=len(batch),
+                        orders=[{"order_id": str(order_id), "seq": seq} for order_id, seq, *_ in batch[:20]],
+                        error=repr(exc),
+                    )
+        finally:
+            self._sender = None
+
+    async def _send(self, messages: Sequence[tuple[uuid.UUID, int, str, bytes]]) -> None:
         self.round_trips += 1
         if len(messages) == 1:
-            await self._redis.publish(*messages[0])
-            return [None]
+            _, _, channel, data = messages[0]
+            await self._redis.publish(channel, data)
+            return
         async with self._redis.pipeline(transaction=False) as pipe:
-            for channel, data in messages:
+            for _, _, channel, data in messages:
                 pipe.publish(channel, data)
             await pipe.execute()
-        return [None] * len(messages)
 
 
 class ReconnectingPubSubBackend(RedisChannelsPubSubBackend):

@@ -138,7 +138,8 @@ class MarketQuotes(Protocol):
 class StatusNotifier(Protocol):
     async def publish(self, *orders: Order) -> None:
         """Broadcast each order's latest status entry to every subscriber, in any process, in the order given
-        (one order's successive states included: a change that took two steps publishes both)."""
+        (one order's successive states included: a change that took two steps publishes both). May return before
+        the messages are sent, never before they are queued in order; a broadcast is best effort."""
 
 
 @attrs.frozen

@@ -78,11 +78,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         streams = LiveStreams(settings.ws_max_connections, settings.ws_max_per_order, meter=stream_meter(settings))
         store = RedisPoolStore(redis, prefix=settings.key_prefix)
         registry = token_registry(settings, redis, pool)
+        notifier = redis_notifier(settings, redis)
         engine = bootstrap(
             settings,
             repo=repo,
             queue=order_queue(settings, queue, snipers),
-            notifier=redis_notifier(settings, redis),
+            notifier=notifier,
             market=PoolQuotes(store),
             watch=resting_watch(settings, redis),
             tokens=registry,
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             resync.cancel()
             warming.cancel()
             lag.cancel()
+            await notifier.flush()  # the broadcasts of the last cancels, before Redis closes
             for close in (queue.disconnect, snipers.disconnect, pool.close, redis.aclose):
                 try:
                     await close()

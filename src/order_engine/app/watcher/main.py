@@ -42,11 +42,12 @@ async def serve(settings: Settings) -> None:
     registry = token_registry(settings, redis, pool)
     try:
         pools = await market_pools(settings, redis, pool)  # Redis lacking them: from the snapshot
+        notifier = redis_notifier(settings, redis)
         engine = bootstrap(
             settings,
             repo=SqlOrderRepository(pool),
             queue=order_queue(settings, saq_queue, sniper_queue),
-            notifier=redis_notifier(settings, redis),
+            notifier=notifier,
             tokens=registry,
             line=swap_line(settings, redis),
         )
@@ -78,6 +79,7 @@ async def serve(settings: Settings) -> None:
             await task
         with contextlib.suppress(Exception):
             await lease.release()  # a standby takes over at once instead of after the lease's TTL
+        await notifier.flush()  # the broadcasts of the last triggers and expiries, before Redis closes
     finally:
         await saq_queue.disconnect()
         await sniper_queue.disconnect()

@@ -87,7 +87,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         settings,
         repo=GroupCommitRepository(repo) if settings.group_commit else repo,
         queue=order_queue(settings, *lane_queues(ctx)),
-        notifier=redis_notifier(settings, redis),
+        notifier=ctx.setdefault("notifier", redis_notifier(settings, redis)),
         venues=venues,
         chain=chain,
         watch=resting_watch(settings, redis),
@@ -153,6 +153,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
             ctx[task].cancel()
     if "market" in ctx:
         await ctx["market"].stop()  # gives the market lease up: another worker ticks on at once
+    if "notifier" in ctx:
+        await ctx["notifier"].flush()  # the broadcasts of the last jobs' changes, before Redis closes
     if "pool" in ctx:
         await ctx["pool"].close()
     if "redis" in ctx:
