@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import ast
+import logging
 import uuid
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from fakes import FakeClock, FakeQueue, InMemoryOrderRepository, RecordingListener
+import structlog
+from fakes import FakeClock, FakeQueue, InMemoryOrderRepository, RecordingListener, RecordingNotifier, publishing_to
+from structlog.testing import capture_logs
 
+from order_engine.app import listeners
 from order_engine.domain.errors import QueueUnavailable
 from order_engine.domain.events import (
     EnqueueFailed,
@@ -119,14 +123,6 @@ async def test_the_recovery_sweep_reports_each_rescue_and_the_round() -> None:
 
 
 async def test_a_two_step_change_is_one_event_logged_and_broadcast_per_step(monkeypatch: pytest.MonkeyPatch) -> None:
-    import logging
-
-    import structlog
-    from fakes import RecordingNotifier, publishing_to
-    from structlog.testing import capture_logs
-
-    from order_engine.app import listeners
-
     clock, repo, recorded, notifier = FakeClock(), InMemoryOrderRepository(), RecordingListener(), RecordingNotifier()
     order = await SubmitOrder(repo=repo, queue=FakeQueue(), clock=clock)(OrderRequest("SOL", "USDC", Decimal("1")))
     change = order.change(Step.ROUTE, clock.now(), attempt=1, dex_used="raydium").then(Step.BUILD, clock.now())

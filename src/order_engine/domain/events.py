@@ -33,7 +33,7 @@ class StatusChanged:
 
     @property
     def steps(self) -> tuple[StatusChanged, ...]:
-        return (*self.earlier, self) if self.earlier else (self,)
+        return (*self.earlier, self)
 
     @classmethod
     def of(cls, order: Order, change: StatusChange) -> StatusChanged:

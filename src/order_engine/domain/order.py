@@ -52,7 +52,7 @@ class StatusChange:
         """This change and `step` after it, as one guarded write: both entries are appended, or neither.
 
         For steps with nothing between them that could fail or be seen (a market order's route and build), so the
-        order never rests in the status between them, and one statement, commit and publish round trip is saved.
+        order never rests in the status between them, and one statement and one commit are saved.
         """
         via = self.base.applied(self)
         following = via.change(step, at, attempt=self.attempt, payload=payload, **updates)

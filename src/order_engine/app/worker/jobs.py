@@ -76,6 +76,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     pool = await create_pool(settings.sqlalchemy_url, min_size=warm, max_size=concurrency + 2)
     redis = redis_from_url(settings.redis_url)
     ctx["pool"], ctx["redis"] = pool, redis
+    ctx["notifier"] = redis_notifier(settings, redis)  # flushed at shutdown, before Redis closes
     venues, chain = await mock_market(settings, redis, pool)
     registry = token_registry(settings, redis, pool)
     try:
@@ -87,7 +88,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         settings,
         repo=GroupCommitRepository(repo) if settings.group_commit else repo,
         queue=order_queue(settings, *lane_queues(ctx)),
-        notifier=ctx.setdefault("notifier", redis_notifier(settings, redis)),
+        notifier=ctx["notifier"],
         venues=venues,
         chain=chain,
         watch=resting_watch(settings, redis),
