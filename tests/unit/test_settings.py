@@ -72,6 +72,7 @@ def test_every_setting_round_trips_through_the_environment(clean_env: pytest.Mon
         ws_ping_interval_s=0.5,
         ws_ping_timeout_s=2.5,
         http_keep_alive_s=30,
+        http_fast_accept=False,
         api_db_pool_size=4,
         loop_lag_warn_ms=50.0,
     )

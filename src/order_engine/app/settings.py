@@ -76,6 +76,9 @@ class Settings:
     # first: a server closing at the very moment a client reuses the connection fails that request (uvicorn's
     # default, 5 s, raced httpx's 5 s in a burst test).
     http_keep_alive_s: int = 75
+    # POST /api/orders/execute's 201 answered in front of Litestar (app/http/fast_accept.py); off with the API rate
+    # limit on, whatever this says.
+    http_fast_accept: bool = True
     api_db_pool_size: int = 20
     loop_lag_warn_ms: float = 100.0
     # The /api/sim routes (steer the market): off for `order-engine api`, on in `order-engine dev` and the tests.
@@ -128,6 +131,7 @@ class Settings:
             "ws_ping_interval_s": _env("ORDER_ENGINE_WS_PING_INTERVAL_S", cls.ws_ping_interval_s, float),
             "ws_ping_timeout_s": _env("ORDER_ENGINE_WS_PING_TIMEOUT_S", cls.ws_ping_timeout_s, float),
             "http_keep_alive_s": _env("ORDER_ENGINE_HTTP_KEEP_ALIVE_S", cls.http_keep_alive_s, int),
+            "http_fast_accept": _env("ORDER_ENGINE_HTTP_FAST_ACCEPT", True, bool),
             "api_db_pool_size": _env("ORDER_ENGINE_API_DB_POOL_SIZE", cls.api_db_pool_size, int),
             "loop_lag_warn_ms": _env("ORDER_ENGINE_LOOP_LAG_WARN_MS", cls.loop_lag_warn_ms, float),
             "limit_max_age_s": _env("ORDER_ENGINE_LIMIT_MAX_AGE_S", cls.limit_max_age_s, float),

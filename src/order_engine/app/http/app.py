@@ -35,6 +35,7 @@ from order_engine.app.console import console_routes
 from order_engine.app.http.api_docs import openapi_config, redirect_to_trailing_slash
 from order_engine.app.http.errors import EXCEPTION_HANDLERS
 from order_engine.app.http.examples import add_examples
+from order_engine.app.http.fast_accept import FastAccept
 from order_engine.app.http.health import health, live
 from order_engine.app.http.market import MarketController
 from order_engine.app.http.orders import OrdersController
@@ -45,6 +46,7 @@ from order_engine.app.live.feed import MarketFeed, market_stream
 from order_engine.app.live.routes import execute_over_ws, watch_order
 from order_engine.app.live.streams import LiveStreams
 from order_engine.app.metrics.exposition import http_metrics, join_multiprocess, metrics_controller
+from order_engine.app.metrics.http import CachedLabelsMiddleware
 from order_engine.app.metrics.live import StreamMeter
 from order_engine.app.metrics.queue_depth import QueueDepth
 from order_engine.app.runtime.gc_tuning import tune_gc
@@ -164,6 +166,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     for router in sim_routes(settings):  # /api/sim, only with ORDER_ENGINE_SIM_API
         app.register(router)
     add_examples(app)  # after the last route: every body and response in /schema has one
+    if settings.http_fast_accept and rate_limit is None:
+        meter = CachedLabelsMiddleware(app.asgi_handler, http_metrics()) if settings.metrics else None
+        app.asgi_handler = FastAccept(app.asgi_handler, lambda: provide_services(app.state), meter)
     return app
 
 

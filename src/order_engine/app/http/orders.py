@@ -54,6 +54,14 @@ IdempotencyKeyHeader = Annotated[
 OrderIdPath = Annotated[str, PathParameter(description="The order's id (a UUID)", schema_extra={"format": "uuid"})]
 
 
+# scope["state"] key: the error the accept fast path's use case raised, for Litestar to answer (fast_accept.py).
+ACCEPT_ERROR = "order_engine.accept_error"
+
+
+def valid_idempotency_key(key: str) -> bool:
+    return 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH and "\x00" not in key
+
+
 def order_request(data: OrderIn, idempotency_key: str | None = None) -> OrderRequest:
     return OrderRequest(
         token_in=data.tokenIn,
@@ -121,8 +129,10 @@ async def require_json(request: Request[Any, Any, Any]) -> None:
     A `before_request` hook, not a guard: it runs before the body is parsed all the same, without the copy of
     the route handler Litestar makes for every guard call (a few % of a POST's CPU). Async on purpose: Litestar
     runs a sync hook in a worker thread. The body read here is cached for the handler, and the route's body
-    size limit applies (413).
+    size limit applies (413). First, the error the use case raised on the fast path, if it did (fast_accept.py).
     """
+    if (error := request.scope["state"].pop(ACCEPT_ERROR, None)) is not None:
+        raise error
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise HTTPException(

@@ -48,6 +48,26 @@ class CachedLabelsMiddleware(PrometheusMiddleware):
             self._done[(method, path, status)] = done
         return done
 
+    def begin(self, method: str, path: str) -> Any:
+        """A request started: the in-progress gauge up; pass what this returns to `end`."""
+        live = self._in_progress(method, path)
+        self._coalescer.inc(live)
+        return live
+
+    def abandon(self, live: Any) -> None:
+        """A request begun here that is handed on (and counted) elsewhere: only the in-progress gauge down."""
+        self._coalescer.inc(live, -1.0)
+
+    def end(self, live: Any, method: str, path: str, status: int, duration_s: float) -> None:
+        """A request finished: the in-progress gauge down, its count, its duration and (5xx) its error."""
+        c = self._coalescer
+        c.inc(live, -1.0)
+        count, timing, errors = self._finished(method, path, status)
+        if errors is not None:
+            c.inc(errors)
+        c.inc(count)
+        c.observe(timing, duration_s)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._extra or (
             self._config.excluded_http_methods and scope.get("method") in self._config.excluded_http_methods
@@ -68,14 +88,8 @@ class CachedLabelsMiddleware(PrometheusMiddleware):
                 duration = time.perf_counter() - started
             await send(message)
 
-        live, c = self._in_progress(method, path), self._coalescer
-        c.inc(live)
+        live = self.begin(method, path)
         try:
             await self.app(scope, receive, wrapped_send)
         finally:
-            c.inc(live, -1.0)
-            count, timing, errors = self._finished(method, path, status)
-            if errors is not None:
-                c.inc(errors)
-            c.inc(count)
-            c.observe(timing, duration)
+            self.end(live, method, path, status, duration)
