@@ -6,14 +6,18 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
+import asyncpg
+import attrs
 import pytest
 from test_repository import BUILT, ROUTED, pending
 
 from order_engine.adapters.sql.group_commit import GroupCommitRepository
 from order_engine.domain.errors import StaleTransition
 from order_engine.domain.order import Order
-from order_engine.domain.payloads import Confirmed, Retry, Submitted
+from order_engine.domain.payloads import Confirmed, Rested, Retry, Submitted
+from order_engine.domain.sniper_terms import Safety, SniperTrigger
 from order_engine.domain.status import OrderStatus as S
+from order_engine.domain.status import OrderType, TimeInForce
 from order_engine.domain.status import Step as T
 
 
@@ -182,3 +186,45 @@ async def test_concurrent_reads_share_statements_and_see_every_earlier_commit(re
     assert read[:20] == [routed if o.id == routed.id else o for o in orders]
     assert read[20] is None and read[21] == orders[3]  # unknown: None; asked twice: both callers answered
     assert group.reads <= 3, group.reads  # the first alone, the rest together
+
+
+def _kinds(i: int) -> Order:
+    """A market, a limit (two entries, its terms) or a sniper order (trigger and safety in their JSONB columns)."""
+    now = datetime.now(UTC)
+    base = pending(f"{i + 1}.5")
+    if i % 3 == 1:
+        rested = Rested(arm=1, limit_price=D("150.5"), best_effective_price=D("149.9"))
+        limit = attrs.evolve(base, order_type=OrderType.LIMIT, limit_price=D("150.5"), time_in_force=TimeInForce.GTC)
+        return limit.applied(limit.change(T.REST, now, attempt=0, payload=rested, arm=1))
+    if i % 3 == 2:
+        trigger = SniperTrigger(venue="raydium", min_liquidity=D("10.25"))
+        return attrs.evolve(
+            base, order_type=OrderType.SNIPER, trigger=trigger, safety=Safety(True, False), expires_at=now
+        )
+    return base
+
+
+async def test_orders_added_together_share_one_insert_and_read_back_exactly(repo):
+    grouped = GroupCommitRepository(repo)
+    orders = [_kinds(i) for i in range(9)]
+    added = await asyncio.gather(*(grouped.add(o) for o in orders))
+    assert added == orders
+    assert grouped.inserts == 1  # all made in one turn of the loop: one INSERT of nine rows
+    for order in orders:
+        assert await repo.get(order.id) == order  # every column, the JSONB history, trigger and safety included
+
+
+async def test_a_row_the_table_refuses_fails_alone_in_its_batch(repo):
+    grouped = GroupCommitRepository(repo)
+    taken = await repo.add(pending())
+    clash = attrs.evolve(pending(), id=taken.id)  # the same primary key
+    fine = [pending() for _ in range(3)]
+    first, *rest = await asyncio.gather(
+        grouped.add(pending()), *(grouped.add(o) for o in [fine[0], clash, *fine[1:]]), return_exceptions=True
+    )
+    assert isinstance(first, Order)
+    assert isinstance(rest[1], asyncpg.UniqueViolationError)
+    assert [rest[0], *rest[2:]] == fine
+    for order in fine:
+        assert await repo.get(order.id) == order
+    assert (await repo.get(taken.id)) == taken  # untouched

@@ -9,16 +9,20 @@ from collections.abc import AsyncIterator
 import pytest
 from saq import Queue
 
+from order_engine.adapters.saq_enqueue import grouped_enqueue
 from order_engine.adapters.saq_queue import COMPLETED_TTL_S, EXECUTE_TASK, SaqOrderQueue
 
 MAX_ATTEMPTS = 4
 TIMEOUT_S = 37
 
 
-@pytest.fixture
-async def saq_queue(redis_url: str, key_prefix: str) -> AsyncIterator[Queue]:
+@pytest.fixture(params=["saq", "grouped"])
+async def saq_queue(request: pytest.FixtureRequest, redis_url: str, key_prefix: str) -> AsyncIterator[Queue]:
+    """Every test here on SAQ's own enqueue and on the API's grouped one (adapters/saq_enqueue.py)."""
     queue = Queue.from_url(redis_url, name=f"{key_prefix}-q-{uuid.uuid4().hex[:8]}")
     await queue.connect()
+    if request.param == "grouped":
+        grouped_enqueue(queue)
     yield queue
     await queue.disconnect()
 
@@ -236,3 +240,40 @@ async def test_each_order_type_has_one_lane_and_snipers_their_own(redis_url: str
     finally:
         await main.disconnect()
         await snipers.disconnect()
+
+
+async def test_grouped_enqueues_made_together_share_one_call_in_order(redis_url: str, key_prefix: str) -> None:
+    """Ten orders' jobs (one of them twice, one of a key already taken) in one script call: queued in the order
+    they were made, each once; the repeats answered as SAQ answers them (nothing enqueued)."""
+    queue = Queue.from_url(redis_url, name=f"{key_prefix}-grouped-{uuid.uuid4().hex[:6]}")
+    await queue.connect()
+    plain = SaqOrderQueue(queue, max_attempts=MAX_ATTEMPTS, timeout_s=TIMEOUT_S)
+    taken = uuid.uuid4()
+    try:
+        assert await plain.enqueue(taken)  # SAQ's own enqueue, before the grouping
+        calls = []
+        sent = queue.redis.register_script
+
+        def counting(script: str):  # type: ignore[no-untyped-def]
+            inner = sent(script)
+
+            async def call(**kwargs):  # type: ignore[no-untyped-def]
+                calls.append(len(kwargs["keys"]))
+                return await inner(**kwargs)
+
+            return call
+
+        queue.redis.register_script = counting  # type: ignore[method-assign]
+        grouped_enqueue(queue)
+        ids = [uuid.uuid4() for _ in range(10)]
+        made = [*ids[:5], ids[2], taken, *ids[5:]]
+        results = await asyncio.gather(*(plain.enqueue(i) for i in made))
+        assert results == [True] * 5 + [False, False] + [True] * 5
+        assert calls == [2 + 2 * len(made)]  # one call: two shared keys, two per job
+        queued = [j.decode() for j in await queue.redis.lrange(queue._queued, 0, -1)]  # noqa: SLF001
+        assert queued == [queue.job_id(str(i)) for i in [taken, *ids]]
+        job = await queue.job(str(ids[7]))
+        assert job is not None and job.status.value == "queued" and job.kwargs == {"order_id": str(ids[7])}
+        assert (job.retries, job.timeout, job.ttl) == (MAX_ATTEMPTS, TIMEOUT_S, COMPLETED_TTL_S)
+    finally:
+        await queue.disconnect()

@@ -10,6 +10,11 @@ after the statement that wrote it has committed (a broadcast still follows the c
 Reads by id are grouped the same way: the orders whose jobs start while a read is in flight are read together,
 in one `SELECT … WHERE id = ANY(…)`. A read still sees every write committed before it was asked for.
 
+New orders (an API's accepts, without an idempotency key) are inserted the same way: those accepted while an
+INSERT is in flight go together in one `INSERT … SELECT FROM unnest(…)`, and each caller hears of its order only
+once that statement has committed. A batch refused for what one of its rows holds (a constraint) is inserted
+again row by row, so that only that row's caller gets the error.
+
 Everything else is the wrapped repository's own.
 """
 
@@ -34,6 +39,8 @@ class GroupCommitRepository:
         self._repo = repo
         self._batches: KeyedBatcher[StatusChange, Order] = KeyedBatcher(self._flush, most=most)
         self._reads: KeyedBatcher[uuid.UUID, Order | None] = KeyedBatcher(self._read, most=most)
+        self._adds: KeyedBatcher[Order, Order] = KeyedBatcher(self._insert, most=most)
+        self.inserts = 0  # INSERTs sent for new orders
         self.reads = 0  # SELECTs sent for reads by id
         self.statements = 0  # UPDATEs sent for grouped changes (read by the tests)
         self.changes = 0  # changes they carried
@@ -51,6 +58,25 @@ class GroupCommitRepository:
             return [await self._repo.get(order_ids[0])]
         found = {o.id: o for o in await self._repo.get_many(list(set(order_ids)))}
         return [found.get(i) for i in order_ids]
+
+    async def add(self, order: Order) -> Order:
+        return await self._adds.submit(GROUP, order)
+
+    async def _insert(self, _group: str, orders: Sequence[Order]) -> list[Order | BaseException]:
+        self.inserts += 1
+        if len(orders) == 1:
+            return [await self._repo.add(orders[0])]
+        try:
+            await self._repo.add_many(orders)
+        except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError):
+            return [await self._add_alone(o) for o in orders]  # whose row it is: each alone, the others go in
+        return list(orders)
+
+    async def _add_alone(self, order: Order) -> Order | BaseException:
+        try:
+            return await self._repo.add(order)
+        except Exception as exc:  # the error its caller would have had from `add`
+            return exc
 
     async def apply(self, change: StatusChange) -> Order:
         if not batchable(change):  # it clears a column (an idempotency key): alone, as it always went

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.dialects import postgresql
+
 from order_engine.adapters.sql.models import OrderRow
 from order_engine.adapters.wire import (
     entry_from_dict,
@@ -20,6 +22,8 @@ from order_engine.domain.status import OrderStatus, OrderType, TimeInForce
 
 # The orders table's columns, in the order the SQLAlchemy model (and so the migrations) declares them.
 COLUMNS: tuple[str, ...] = tuple(c.name for c in OrderRow.__table__.columns)
+# ... their PostgreSQL types (`VARCHAR(20)`, `JSONB`, …), for statements that pass a column as an array.
+COLUMN_TYPES: tuple[str, ...] = tuple(c.type.compile(dialect=postgresql.dialect()) for c in OrderRow.__table__.columns)
 
 
 def _dec(value: str | None) -> Decimal | None:

@@ -16,7 +16,7 @@ from functools import cache
 import asyncpg
 import msgspec
 
-from order_engine.adapters.sql.mapping import COLUMNS, order_from_row, row_args, update_values
+from order_engine.adapters.sql.mapping import COLUMN_TYPES, COLUMNS, order_from_row, row_args, update_values
 from order_engine.adapters.wire import encode, entry_to_dict
 from order_engine.domain.errors import StaleTransition
 from order_engine.domain.order import Order, StatusChange
@@ -24,6 +24,14 @@ from order_engine.domain.status import JOB_DRIVEN, OrderStatus, OrderType
 
 _COLS = ", ".join(COLUMNS)
 _INSERT = f"INSERT INTO orders ({_COLS}) VALUES ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))})"
+# Many orders in one statement: each column as an array (jsonb values pre-encoded: asyncpg would read a list
+# inside a `jsonb[]` as another dimension of the array).
+_INSERT_MANY = (
+    f"INSERT INTO orders ({_COLS}) SELECT * FROM unnest("
+    + ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(COLUMN_TYPES, 1))
+    + ")"
+)
+_JSONB_AT = frozenset(i for i, kind in enumerate(COLUMN_TYPES) if kind == "JSONB")
 _INSERT_KEYED = f"{_INSERT} ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
 _RELEASE_EXPIRED_KEY = "UPDATE orders SET idempotency_key = NULL WHERE idempotency_key = $1 AND created_at < $2"
 _SELECT_BY_KEY = f"SELECT {_COLS} FROM orders WHERE idempotency_key = $1"
@@ -108,6 +116,17 @@ class SqlOrderRepository:
     async def add(self, order: Order) -> Order:
         await self._pool.execute(_INSERT, *row_args(order))
         return order
+
+    async def add_many(self, orders: Sequence[Order]) -> None:
+        """Orders without idempotency keys, in one INSERT (all or none)."""
+        rows = [row_args(o) for o in orders]
+        columns = [
+            [None if r[i] is None else msgspec.Raw(encode(r[i])) for r in rows]
+            if i in _JSONB_AT
+            else [r[i] for r in rows]
+            for i in range(len(COLUMNS))
+        ]
+        await self._pool.execute(_INSERT_MANY, *columns)
 
     async def add_idempotent(self, order: Order, *, expired_before: datetime) -> tuple[Order, bool]:
         """The common case is one round trip: INSERT … ON CONFLICT DO NOTHING finds the key free.

@@ -19,7 +19,9 @@ from order_engine.adapters.market.pools import RedisPoolStore
 from order_engine.adapters.market.quotes import PoolQuotes
 from order_engine.adapters.pubsub import OrderChannelsPlugin, SerialisedPubSubBackend
 from order_engine.adapters.redis_client import redis_from_url
+from order_engine.adapters.saq_enqueue import grouped_enqueue
 from order_engine.adapters.saq_queue import sniper_lane
+from order_engine.adapters.sql.group_commit import GroupCommitRepository
 from order_engine.adapters.sql.pool import create_pool, warm_up
 from order_engine.adapters.sql.repository import SqlOrderRepository
 from order_engine.app.bootstrap import (
@@ -76,6 +78,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         pool = await create_pool(settings.sqlalchemy_url, max_size=settings.api_db_pool_size)
         queue = saq.get_queue(settings.queue_name)
         snipers = saq.get_queue(sniper_lane(settings.queue_name))
+        if settings.group_commit:
+            grouped_enqueue(queue)  # accepts made together share a script (adapters/saq_enqueue.py)
+            grouped_enqueue(snipers)
         repo = SqlOrderRepository(pool)
         streams = LiveStreams(settings.ws_max_connections, settings.ws_max_per_order, meter=stream_meter(settings))
         store = RedisPoolStore(redis, prefix=settings.key_prefix)
@@ -83,7 +88,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         notifier = redis_notifier(settings, redis)
         engine = bootstrap(
             settings,
-            repo=repo,
+            # Accepts made together share an INSERT, cancels an UPDATE (adapters/sql/group_commit.py).
+            repo=GroupCommitRepository(repo) if settings.group_commit else repo,
             queue=order_queue(settings, queue, snipers),
             notifier=notifier,
             market=PoolQuotes(store),
