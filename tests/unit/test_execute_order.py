@@ -444,6 +444,45 @@ async def test_resume_after_crash_between_send_and_record_does_not_execute_twice
     assert meta(order.last_entry(S.SUBMITTED)) == {"txHash": order.tx_hash, "foundOnChain": True}
 
 
+async def test_the_chain_is_asked_for_the_outcome_while_submitted_is_written():
+    """The wait for the `submitted` commit and the wait for the chain overlap; the outcome is written after."""
+    r = rig()
+    asked_during_write: list[int] = []
+    write = r.repo.apply
+
+    async def slow_write(change):  # type: ignore[no-untyped-def]
+        if change.entry.status is S.SUBMITTED:
+            for _ in range(3):  # the round trip to PostgreSQL
+                await asyncio.sleep(0)
+            asked_during_write.append(r.chain.confirm_calls)
+        return await write(change)
+
+    r.repo.apply = slow_write  # type: ignore[method-assign]
+    order = await r.execute(r.order_id, attempt=1)
+    assert asked_during_write == [1]
+    assert order.status is S.CONFIRMED and await r.statuses() == HAPPY
+    assert [e.status for e in r.repo.changes[-1].entries] == [S.CONFIRMED]  # after submitted, in its own write
+
+
+async def test_a_crash_writing_submitted_leaves_no_confirmation_behind():
+    """The confirmation asked for during the write is dropped with it: cancelled, its error (if any) consumed."""
+    import gc
+
+    r = rig(chain=FakeChain(confirm_errors=[DexUnavailable("chain: rpc down")]))
+    r.repo.fail_on[S.SUBMITTED] = WorkerCrash()
+    unretrieved: list[dict] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: unretrieved.append(context))
+    with pytest.raises(WorkerCrash):
+        await r.execute(r.order_id, attempt=1)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    gc.collect()  # a task whose error nobody read reports it when collected
+    current = asyncio.current_task()
+    assert [t for t in asyncio.all_tasks() if t is not current] == []
+    assert unretrieved == []
+    assert (await r.order()).status is S.BUILDING
+
+
 class MeddlingVenue(ScriptedVenue):
     """While quoting, another job fails the order under our feet."""
 

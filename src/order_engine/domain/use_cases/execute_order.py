@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -64,6 +64,7 @@ from order_engine.domain.ports import (
     SwapExecutor,
     SwapLine,
     SwapRequest,
+    SwapResult,
     TokenDirectory,
 )
 from order_engine.domain.quotes import Quote, min_amount_out, routing_reason, select_best
@@ -330,7 +331,16 @@ class ExecuteOrder:
         finally:
             if line is not None:
                 await self._leave(line, order.id)  # sent: the next sniper of its launch may go
-        return await self._step(order, Step.SUBMIT, attempt, Submitted(tx_hash=signature), tx_hash=signature)
+        # The chain is asked for the outcome while `submitted` is written: the answer is only acted on (written)
+        # once that entry has committed, so nothing a client sees changes order, and the wait for the commit and
+        # the wait for the chain overlap instead of adding up.
+        confirming = asyncio.ensure_future(self.chain.confirm(signature, attempt=attempt))
+        try:
+            submitted = await self._step(order, Step.SUBMIT, attempt, Submitted(tx_hash=signature), tx_hash=signature)
+        except BaseException:
+            _drop(confirming)
+            raise
+        return await self._confirm(submitted, attempt, confirming)
 
     async def _wait_turn(self, line: str, order_id: uuid.UUID) -> None:
         """Until every sniper ahead of it on its launch has sent its swap (or given up), or the bound runs out: then
@@ -345,9 +355,10 @@ class ExecuteOrder:
         if not in_turn:
             await self.events.emit(OutOfTurn(order_id, line, time.perf_counter() - waited))
 
-    async def _confirm(self, order: Order, attempt: int) -> Order:
+    async def _confirm(self, order: Order, attempt: int, confirming: Awaitable[SwapResult] | None = None) -> Order:
+        """`confirming`: the chain's answer already asked for (by `_submit`, for the swap it just sent)."""
         assert order.tx_hash is not None
-        result = await self.chain.confirm(order.tx_hash, attempt=attempt)
+        result = await (confirming or self.chain.confirm(order.tx_hash, attempt=attempt))
         if result.error is not None:
             built = order.last_entry(OrderStatus.BUILDING)
             floor = built.payload.min_amount_out if built is not None and isinstance(built.payload, Built) else None
@@ -417,3 +428,9 @@ def quote_error_class(exc: Exception) -> str:
     if isinstance(exc, OSError) or (isinstance(exc, DexError) and exc.transient):
         return "unavailable"
     return "error"
+
+
+def _drop(task: asyncio.Future[Any]) -> None:
+    """A confirmation no longer wanted: cancelled, and its outcome (an error, perhaps) consumed."""
+    task.cancel()
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
