@@ -92,7 +92,8 @@ class Settings:
     metrics: bool = True  # Prometheus metrics (app/metrics/); false: no listener, no /metrics
     metrics_port: int = 0  # a worker's or watcher's own /metrics port (0: none; see app/metrics/exposition.py)
     metrics_host: str = "127.0.0.1"  # ... and the address it binds
-    # A worker's in-flight orders share UPDATE statements and commits (adapters/sql/group_commit.py); false: one each.
+    # A worker's in-flight orders share UPDATE statements and commits (adapters/sql/group_commit.py), an API's accepts
+    # made together an INSERT and an enqueue script (adapters/saq_enqueue.py); false: one each.
     group_commit: bool = True
 
     @classmethod

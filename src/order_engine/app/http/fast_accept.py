@@ -28,6 +28,7 @@ from order_engine.app.http.orders import (
     ACCEPT_ERROR,
     MAX_ORDER_BODY,
     accepted,
+    accepted_headers,
     order_request,
     valid_idempotency_key,
 )
@@ -60,7 +61,7 @@ def _headers(raw: list[tuple[bytes, bytes]]) -> tuple[bool, str | None]:
             key = value.decode("latin-1")
     if media is None or length is None or not length.isdigit() or not 0 < int(length) <= MAX_ORDER_BODY:
         return False, None
-    if media != b"application/json" and media.split(b";", 1)[0].strip().lower() != b"application/json":
+    if media.split(b";", 1)[0].strip().lower() != b"application/json":
         return False, None
     if key is not None and not valid_idempotency_key(key):
         return False, None
@@ -124,9 +125,7 @@ class FastAccept:
             return
         order = submission.order
         payload = msgspec.json.encode(accepted(order.id, accepted_status(order).value, order.order_type.value))
-        headers = [(b"location", f"/api/orders/{order.id}".encode())]
-        if not submission.created:
-            headers.append((b"idempotent-replayed", b"true"))
+        headers = [(k.encode(), v.encode()) for k, v in accepted_headers(order.id, submission.created).items()]
         headers += [_JSON, (b"content-length", str(len(payload)).encode())]
         try:
             await send({"type": "http.response.start", "status": 201, "headers": headers})

@@ -101,6 +101,14 @@ def accepted(order_id: uuid.UUID, status: str, order_type: str) -> dict[str, Any
     }
 
 
+def accepted_headers(order_id: uuid.UUID, created: bool) -> dict[str, str]:
+    """The 201's own headers (the Litestar handler's and the fast path's, fast_accept.py)."""
+    headers = {"location": f"/api/orders/{order_id}"}
+    if not created:
+        headers["idempotent-replayed"] = "true"
+    return headers
+
+
 def _encode_cursor(created_at: datetime, order_id: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{order_id}".encode()).decode().rstrip("=")
 
@@ -194,10 +202,7 @@ class OrdersController(Controller):
         order = submission.order
         # The status the order was accepted with, so a replay's body is the first answer's.
         body = msgspec.convert(accepted(order.id, accepted_status(order).value, order.order_type.value), OrderAccepted)
-        headers = {"Location": f"/api/orders/{order.id}"}
-        if not submission.created:
-            headers["Idempotent-Replayed"] = "true"
-        return Response(body, status_code=201, headers=headers)
+        return Response(body, status_code=201, headers=accepted_headers(order.id, submission.created))
 
     # `orderId`, as the JSON and the errors name it: the OpenAPI path parameter takes the handler's name.
     @get("/{orderId:str}", responses=problem_responses(400, 404, 429, 503))
