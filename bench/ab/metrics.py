@@ -86,6 +86,11 @@ def _live(result: Mapping[str, Any]) -> dict[Metric, float | None]:
         n, lat = r["subscribers"], r["publish_to_client_ms"]
         out[Metric("live", f"publish→client p50, {n} subscribers", "ms", "lower")] = lat.get("p50")
         out[Metric("live", f"publish→client p99, {n} subscribers", "ms", "lower")] = lat.get("p99")
+        # From the status entry's own timestamp (the worker's, before its write): what a client waits for a
+        # status, commit and publish included; two statuses written together share one publish.
+        whole = r.get("status_to_client_ms", {})
+        out[Metric("live", f"status→client p50, {n} subscribers", "ms", "lower")] = whole.get("p50")
+        out[Metric("live", f"status→client p99, {n} subscribers", "ms", "lower")] = whole.get("p99")
         out[Metric("live", f"memory per idle WebSocket, {n}", "KB", "lower")] = r.get("kb_per_connection")
     return out
 

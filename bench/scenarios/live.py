@@ -162,10 +162,12 @@ async def one_round(ctx: Context, stack: Stack, subscribers: int) -> dict[str, A
 
     from_publish, from_status, missing = [], [], 0
     by_status: dict[str, list[float]] = {}
+    whole_by_status: dict[str, list[float]] = {}
     for sub in subs:
         for arrived, data in sub.received[1:]:  # after the snapshot
             msg = json.loads(data)
             from_status.append((arrived - ts(msg["timestamp"])) * 1000)
+            whole_by_status.setdefault(msg["status"], []).append(from_status[-1])
             stamp = stamps.get((msg["orderId"], msg["seq"]))
             if stamp is None:
                 missing += 1
@@ -187,6 +189,7 @@ async def one_round(ctx: Context, stack: Stack, subscribers: int) -> dict[str, A
         "publish_to_client_ms": summary_ms(from_publish),
         "status_to_client_ms": summary_ms(from_status),
         "publish_to_client_by_status_ms": {k: summary_ms(v) for k, v in by_status.items()},
+        "status_to_client_by_status_ms": {k: summary_ms(v) for k, v in whole_by_status.items()},
         "unstamped": missing,
         "rss_before_mb": rss_before / 2**20,
         "rss_idle_mb": rss_idle / 2**20,

@@ -264,7 +264,7 @@ class ScriptedVenue:
 class FakeChain:
     """The chain as a SwapExecutor: `submit` is idempotent per order id.
 
-    `submit_errors` / `confirm_errors` are raised one per call, in order, before doing
+    `submit_errors` / `confirm_errors` / `blockhash_errors` are raised one per call, in order, before doing
     anything; `executions` counts swaps actually sent per order. `confirm` settles at
     `executed_price` / `amount_out` (defaults: the quoted price and the swap's minimum),
     with `error` set when given (e.g. "slippage exceeded").
@@ -278,6 +278,7 @@ class FakeChain:
         error: str | None = None,
         submit_errors: Sequence[BaseException] = (),
         confirm_errors: Sequence[BaseException] = (),
+        blockhash_errors: Sequence[BaseException] = (),
         slot: int = 300_000_000,
     ) -> None:
         self.executed_price = executed_price
@@ -291,6 +292,8 @@ class FakeChain:
         self.executions: Counter[uuid.UUID] = Counter()
         self.submit_calls = 0
         self.confirm_calls = 0
+        self.blockhash_calls = 0
+        self.blockhash_errors = list(blockhash_errors)
         self.submit_attempts: list[int] = []
         self.confirm_attempts: list[int] = []
 
@@ -313,6 +316,9 @@ class FakeChain:
         return signature
 
     async def recent_blockhash(self) -> str:
+        self.blockhash_calls += 1
+        if self.blockhash_errors:
+            raise self.blockhash_errors.pop(0)
         return "11111111111111111111111111111111"
 
     async def find(self, order_id: uuid.UUID) -> str | None:

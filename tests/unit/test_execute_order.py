@@ -232,6 +232,13 @@ def rig_with_repo_error(status: S, error: BaseException) -> Rig:
             [S.PENDING, S.PENDING, S.ROUTING, S.BUILDING, S.SUBMITTED, S.CONFIRMED],
             id="routing",
         ),
+        pytest.param(  # asked for with the quotes, and part of the one write of route and build
+            "routing",
+            lambda: rig(chain=FakeChain(blockhash_errors=[DexUnavailable("getLatestBlockhash timed out")])),
+            "getLatestBlockhash timed out",
+            [S.PENDING, S.PENDING, S.ROUTING, S.BUILDING, S.SUBMITTED, S.CONFIRMED],
+            id="blockhash",
+        ),
         pytest.param(  # route and build are one write: it failing leaves the order pending, routed again
             "routing",
             lambda: rig_with_repo_error(S.BUILDING, ConnectionResetError("db connection reset")),
@@ -481,6 +488,58 @@ async def test_a_crash_writing_submitted_leaves_no_confirmation_behind():
     assert [t for t in asyncio.all_tasks() if t is not current] == []
     assert unretrieved == []
     assert (await r.order()).status is S.BUILDING
+
+
+class CountingVenue(ScriptedVenue):
+    """Records, after a network-like wait, how many blockhashes the chain had been asked for while it quoted."""
+
+    def __init__(self, chain: FakeChain, **kw) -> None:  # type: ignore[no-untyped-def]
+        super().__init__("meteora", "0.003", "101.537", **kw)
+        self.chain, self.seen = chain, []
+
+    async def quote(self, token_in, token_out, amount_in, *, order_id, attempt):  # type: ignore[no-untyped-def]
+        for _ in range(3):
+            await asyncio.sleep(0)
+        self.seen.append(self.chain.blockhash_calls)
+        return await super().quote(token_in, token_out, amount_in, order_id=order_id, attempt=attempt)
+
+
+async def test_the_blockhash_is_asked_for_while_the_venues_quote():
+    """The RPC's wait for a blockhash overlaps the quotes: `routing` and `building` are written as soon as the
+    quotes are in, not a blockhash round trip later."""
+    r = rig()
+    venue = CountingVenue(r.chain)
+    r.execute.venues = [raydium(), venue]
+    order = await r.execute(r.order_id, attempt=1)
+    assert venue.seen == [1]
+    assert r.chain.blockhash_calls == 1
+    assert order.status is S.CONFIRMED and await r.statuses() == HAPPY
+    built = meta(order.last_entry(S.BUILDING))
+    assert built["recentBlockhash"] == "11111111111111111111111111111111" and built["blockhashMs"] >= 0
+
+
+@pytest.mark.parametrize("blockhash_error", [None, DexUnavailable("chain: rpc down")])
+async def test_routing_that_fails_leaves_no_blockhash_behind(blockhash_error):
+    """No quote: the blockhash asked for with them is dropped (cancelled, or its error consumed)."""
+    import gc
+
+    errors = [blockhash_error] if blockhash_error is not None else []
+    r = rig(
+        venues=[raydium(always=DexUnavailable("raydium down")), meteora(always=DexUnavailable("meteora down"))],
+        chain=FakeChain(blockhash_errors=errors),
+    )
+    unretrieved: list[dict] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: unretrieved.append(context))
+    with pytest.raises(RetryLater):  # transient: the attempt asks to be retried
+        await r.execute(r.order_id, attempt=1)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    gc.collect()  # a task whose error nobody read reports it when collected
+    current = asyncio.current_task()
+    assert [t for t in asyncio.all_tasks() if t is not current] == []
+    assert unretrieved == []
+    order = await r.order()
+    assert [e.status for e in order.status_history] == [S.PENDING, S.PENDING]  # the retry entry only
 
 
 class MeddlingVenue(ScriptedVenue):

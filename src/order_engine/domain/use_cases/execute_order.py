@@ -158,6 +158,25 @@ class ExecuteOrder:
         return await self.writer.apply(change)
 
     async def _route(self, order: Order, attempt: int, started_at: datetime) -> Order:
+        if order.order_type is OrderType.LIMIT:  # built later, after a fresh quote (`_build`)
+            return await self._routed(order, attempt, started_at, None)
+        # A market or sniper order is built right after routing, in the same write: its blockhash is asked for
+        # while the venues quote, so that the RPC's wait does not hold `routing` back from the client.
+        blockhash = asyncio.ensure_future(self._timed_blockhash())
+        try:
+            return await self._routed(order, attempt, started_at, blockhash)
+        finally:
+            _drop(blockhash)  # not wanted if routing ended without a build; its error (if any) consumed
+
+    async def _timed_blockhash(self) -> tuple[str, float]:
+        """A recent blockhash and how long the chain took to give it (s)."""
+        asked = time.perf_counter()
+        blockhash = await self.chain.recent_blockhash()
+        return blockhash, time.perf_counter() - asked
+
+    async def _routed(
+        self, order: Order, attempt: int, started_at: datetime, blockhash: Awaitable[tuple[str, float]] | None
+    ) -> Order:
         started = time.perf_counter()
         venues = self._venues_for(order)
         latencies: dict[str, float] = {}
@@ -213,11 +232,11 @@ class ExecuteOrder:
             attempt_started_at=started_at,
         )
         route = order.change(Step.ROUTE, self.clock.now(), attempt=attempt, payload=routed, dex_used=best.venue)
-        if order.order_type is OrderType.LIMIT:  # built after a fresh quote (`_build`), or re-armed
+        if blockhash is None:  # a limit order: built after a fresh quote (`_build`), or re-armed
             return await self.writer.apply(route)
-        # Nothing between route and build can fail for good or be seen outside this attempt (the blockhash is
-        # cached): one write takes the order through `routing` to `building`, both entries or neither.
-        built = await self._built(order, best, expected, floor)
+        # Nothing between route and build can fail for good or be seen outside this attempt (the blockhash was
+        # asked for with the quotes): one write takes the order through `routing` to `building`, both or neither.
+        built = await self._built(order, best, expected, floor, blockhash)
         return await self.writer.apply(route.then(Step.BUILD, self.clock.now(), payload=built))
 
     async def _build(self, order: Order, attempt: int) -> Order:
@@ -235,10 +254,16 @@ class ExecuteOrder:
             return await self._rearm(order, attempt, chosen.amount_out, chosen.venue)
         return await self._step(order, Step.BUILD, attempt, await self._built(order, chosen, expected, floor))
 
-    async def _built(self, order: Order, chosen: Quote, expected: Decimal, floor: Decimal) -> Built:
-        """The swap built on `chosen`'s quote with its floor, on a recent blockhash."""
-        fetch_started = time.perf_counter()
-        blockhash = await self.chain.recent_blockhash()
+    async def _built(
+        self,
+        order: Order,
+        chosen: Quote,
+        expected: Decimal,
+        floor: Decimal,
+        fetching: Awaitable[tuple[str, float]] | None = None,
+    ) -> Built:
+        """The swap built on `chosen`'s quote with its floor, on a recent blockhash (`fetching`: already asked for)."""
+        blockhash, fetch_s = await (fetching or self._timed_blockhash())
         return Built(
             dex_used=chosen.venue,
             quoted_price=chosen.price,
@@ -248,7 +273,7 @@ class ExecuteOrder:
             wrap_sol=is_native_sol(order.token_in),
             unwrap_sol=is_native_sol(order.token_out),
             recent_blockhash=blockhash,
-            blockhash_ms=round((time.perf_counter() - fetch_started) * 1000),
+            blockhash_ms=round(fetch_s * 1000),
         )
 
     @staticmethod
@@ -431,6 +456,6 @@ def quote_error_class(exc: Exception) -> str:
 
 
 def _drop(task: asyncio.Future[Any]) -> None:
-    """A confirmation no longer wanted: cancelled, and its outcome (an error, perhaps) consumed."""
+    """A call no longer wanted (a confirmation, a blockhash): cancelled, its outcome (an error, perhaps) consumed."""
     task.cancel()
     task.add_done_callback(lambda t: t.cancelled() or t.exception())
