@@ -448,7 +448,8 @@ def markdown(r: dict[str, Any], chart_rel: str, previous: str | None) -> str:
             f" {x['limit']} per {x['window_s']} s (= {f0(x['limit_per_min'])}/min). Phase A: {x['phase_a']['rate']:g} orders/s"
             f" ({pa['orders']} orders, {pa['measured']} measured) — below the limit and the worker's capacity."
             " Overhead = submit→confirmed − (quoteMs + blockhashMs + the send's simulated 25–75 ms, recomputed from"
-            " the seed + executionMs).\n"
+            " the seed + executionMs); a blockhash asked for beside the quotes counts only for what was left of it"
+            " when they were in.\n"
         )
         rows = [
             ["submit → confirmed", *[f1(pa["total_ms"][q]) for q in ("p50", "p95", "p99")]],
@@ -458,7 +459,7 @@ def markdown(r: dict[str, Any], chart_rel: str, previous: str | None) -> str:
         labels = {
             "queued": "… queued: pending → attempt start",
             "route": "… route: read order, gather quotes (minus quoteMs)",
-            "build": "… build: build the swap (minus blockhashMs; a limit order's routing write + publish)",
+            "build": "… build: build the swap (minus the blockhash wait; a limit order's routing write + publish)",
             "send": "… send: the route + build write + publish, chain script (minus the send)",
             "confirm": "… confirm: after the execution window",
         }

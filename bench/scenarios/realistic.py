@@ -2,7 +2,8 @@
 
 Phase A offers 1.5 orders/s (1 in --quick), below the rate limit and the worker's capacity, and yields the engine's own
 overhead per order: (submit → confirmed) minus the simulated DEX time — the quotes (`quoteMs` in the
-routing entry), the blockhash fetch (`blockhashMs` in the building entry), the send (50 ms × (0.5 + r),
+routing entry), the blockhash fetch (`blockhashMs` in the building entry; only what is left of it after the quotes,
+where it runs beside them), the send (50 ms × (0.5 + r),
 recomputed from the order's seed) and the chain's execution (`executionMs` in the confirmed entry). What is left is queueing, dequeue, reads, the
 status writes on the critical path, and the event loop.
 
@@ -78,6 +79,9 @@ def overhead(order: dict[str, Any], send_ms: float | None) -> dict[str, float] |
             ("confirmed", done["timestamp"]),
         )
     }
+    # The blockhash fetch's time on the order's path: all of it where it followed the quotes; where it ran
+    # beside them (since 9224af2), only what was left of it when they were in (building's stamp follows it).
+    blockhash = min(blockhash, max(0.0, t["building"] - t["routing"]))
     return {
         "total": total,
         "dex": quote + blockhash + send + execution,
