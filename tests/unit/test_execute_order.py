@@ -8,6 +8,7 @@ Numbers used throughout (1.5 SOL → USDC, 75 bps slippage):
 """
 
 import asyncio
+import gc
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -471,22 +472,31 @@ async def test_the_chain_is_asked_for_the_outcome_while_submitted_is_written():
     assert [e.status for e in r.repo.changes[-1].entries] == [S.CONFIRMED]  # after submitted, in its own write
 
 
-async def test_a_crash_writing_submitted_leaves_no_confirmation_behind():
-    """The confirmation asked for during the write is dropped with it: cancelled, its error (if any) consumed."""
-    import gc
+def unretrieved_errors() -> list[dict]:
+    """What the loop reports from now on about tasks whose error nobody read."""
+    reported: list[dict] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: reported.append(context))
+    return reported
 
-    r = rig(chain=FakeChain(confirm_errors=[DexUnavailable("chain: rpc down")]))
-    r.repo.fail_on[S.SUBMITTED] = WorkerCrash()
-    unretrieved: list[dict] = []
-    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: unretrieved.append(context))
-    with pytest.raises(WorkerCrash):
-        await r.execute(r.order_id, attempt=1)
+
+async def assert_nothing_left_behind(unretrieved: list[dict]) -> None:
+    """No task still running beside this test's, and none whose error went unread."""
     for _ in range(3):
         await asyncio.sleep(0)
     gc.collect()  # a task whose error nobody read reports it when collected
     current = asyncio.current_task()
     assert [t for t in asyncio.all_tasks() if t is not current] == []
     assert unretrieved == []
+
+
+async def test_a_crash_writing_submitted_leaves_no_confirmation_behind():
+    """The confirmation asked for during the write is dropped with it: cancelled, its error (if any) consumed."""
+    r = rig(chain=FakeChain(confirm_errors=[DexUnavailable("chain: rpc down")]))
+    r.repo.fail_on[S.SUBMITTED] = WorkerCrash()
+    unretrieved = unretrieved_errors()
+    with pytest.raises(WorkerCrash):
+        await r.execute(r.order_id, attempt=1)
+    await assert_nothing_left_behind(unretrieved)
     assert (await r.order()).status is S.BUILDING
 
 
@@ -521,23 +531,15 @@ async def test_the_blockhash_is_asked_for_while_the_venues_quote():
 @pytest.mark.parametrize("blockhash_error", [None, DexUnavailable("chain: rpc down")])
 async def test_routing_that_fails_leaves_no_blockhash_behind(blockhash_error):
     """No quote: the blockhash asked for with them is dropped (cancelled, or its error consumed)."""
-    import gc
-
     errors = [blockhash_error] if blockhash_error is not None else []
     r = rig(
         venues=[raydium(always=DexUnavailable("raydium down")), meteora(always=DexUnavailable("meteora down"))],
         chain=FakeChain(blockhash_errors=errors),
     )
-    unretrieved: list[dict] = []
-    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: unretrieved.append(context))
+    unretrieved = unretrieved_errors()
     with pytest.raises(RetryLater):  # transient: the attempt asks to be retried
         await r.execute(r.order_id, attempt=1)
-    for _ in range(3):
-        await asyncio.sleep(0)
-    gc.collect()  # a task whose error nobody read reports it when collected
-    current = asyncio.current_task()
-    assert [t for t in asyncio.all_tasks() if t is not current] == []
-    assert unretrieved == []
+    await assert_nothing_left_behind(unretrieved)
     order = await r.order()
     assert [e.status for e in order.status_history] == [S.PENDING, S.PENDING]  # the retry entry only
 
