@@ -30,7 +30,7 @@ import redis.asyncio as aioredis
 from bench.client import HttpClient, summary_ms
 from bench.context import Context
 from bench.orders import first_entry_times, post_json
-from bench.stack import Stack
+from bench.stack import CpuMeter, Stack, process_groups
 from order_engine.adapters.market.pools import RedisPoolStore
 from order_engine.adapters.sql.mapping import COLUMNS
 from order_engine.app.watcher.service import RECONCILE_MARGIN_S, RECONCILE_S
@@ -218,17 +218,19 @@ def _cpu_s(pid: int) -> float:
         return float(sum(psutil.Process(pid).cpu_times()[:2]))
 
 
-async def _uneventful(stack: Stack, market: Market, changes: int) -> dict[str, float]:
+async def _uneventful(stack: Stack, market: Market, changes: int) -> dict[str, Any]:
     """The watcher's CPU per pool change that crosses nothing: `changes` moves (one change per venue each) in a
     window, net of its CPU over a window as long with nothing happening (lease renewals, status, stream reads,
     reconciles) just before."""
     pid = stack.watchers[0].pid
+    meter = CpuMeter(process_groups(stack.backing, [stack])).start()  # the machine: what else ran meanwhile
     t0, cpu0 = time.monotonic(), _cpu_s(pid)
     for i in range(changes):
         await market.move("JUP", "USDC", 1 if i % 2 == 0 else -1)
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.5)
     window, busy = time.monotonic() - t0, _cpu_s(pid) - cpu0
+    cpu = meter.stop()
     t1, cpu1 = time.monotonic(), _cpu_s(pid)
     await asyncio.sleep(window)
     idle = (_cpu_s(pid) - cpu1) * window / (time.monotonic() - t1)
@@ -236,6 +238,7 @@ async def _uneventful(stack: Stack, market: Market, changes: int) -> dict[str, f
         "changes": changes * len(VENUES),
         "watcher_cpu_ms_per_change": (busy - idle) * 1000 / (changes * len(VENUES)),
         "idle_cpu_ms_per_s": idle * 1000 / window,
+        "cpu_pct": cpu,
     }
 
 
