@@ -1,11 +1,10 @@
-"""Instructions per uneventful pool change of a whole `order-engine watcher`, counted by valgrind (callgrind), on two
-checkouts alternately:
+"""Instructions per uneventful pool change of a whole `order-engine watcher` (callgrind), two checkouts alternately.
 
-    python -m bench.watcher_instructions --a <git-ref> [--rounds 3] [--resting 1000] [--moves 100]
+    python -m bench.watcher_instructions --a <git-ref> [--rounds 3] [--resting 1000] [--moves 100] [--out FILE]
 
-The resting scenario's CPU meter reads the watcher's CPU per uneventful change to 0.025 ms (one 10 ms tick over
-400 changes, the idle work subtracted), and the same commit reads 0.20–0.275 ms in one session: too coarse to
-tell two commits 10 % apart. Instructions are repeatable whatever else the machine does.
+The resting scenario reads the watcher's CPU time per uneventful change, which on a shared virtual machine varies
+by a quarter between runs of one commit: too coarse to tell two commits 10 % apart. Instructions are repeatable
+whatever else the machine does (they leave out the kernel's share: system calls are the same code on both sides).
 
 Each side is an API, a worker and a watcher on one checkout (A: `--a`, in the A/B's worktree under build/ab/; B:
 this working tree), the watcher under `valgrind --tool=callgrind`. `--resting` limit orders over the resting
@@ -149,7 +148,12 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         backing.stop()
     ratios = [r["ratio"] for r in rounds]
-    print(json.dumps({"a": args.a, "rounds": rounds, "ratios": ratios, "median": statistics.median(ratios)}, indent=1))
+    result = {"a": args.a, "rounds": rounds, "ratios": ratios, "median": statistics.median(ratios)}
+    print(f"B ÷ A per round {' '.join(f'{r:.3f}' for r in ratios)}, median {result['median']:.3f}", file=sys.stderr)
+    if args.out is not None:
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    else:
+        print(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":
@@ -158,5 +162,6 @@ if __name__ == "__main__":
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--resting", type=int, default=1_000, help="resting limit orders in the watcher's book")
     p.add_argument("--moves", type=int, default=100, help="moves per side (two pool changes each)")
-    p.add_argument("--pace-s", type=float, default=0.25, help="seconds between moves")
+    p.add_argument("--pace-s", type=float, default=0.1, help="seconds between moves")
+    p.add_argument("--out", type=Path, help="write the result (JSON) here instead of to stdout")
     asyncio.run(main(p.parse_args()))
