@@ -5,7 +5,8 @@ One API, one worker and one watcher; the market is steered straight through the 
   time from the move to the last `triggered` entry, and how many triggered.
 - **single**: one limit just above the market among the N, a move across it → move-to-`triggered` latency,
   repeated (p50/p99).
-- **uneventful**: pool changes that cross nothing → the watcher's CPU per change.
+- **uneventful**: pool changes that cross nothing → the watcher's CPU per change (the scheduler's run time, net of
+  an idle window as long; once the POSTs are past the watcher's reconcile look-back).
 - **memory**: the watcher's RSS growth per resting order.
 - **expiry**: M GTD orders (M = 10,000; quick 1,000) expiring in the same second → time from that second to
   the last `expired` entry.
