@@ -29,8 +29,8 @@ from order_engine.app.http.orders import (
     MAX_ORDER_BODY,
     accepted,
     accepted_headers,
+    idempotency_key_problem,
     order_request,
-    valid_idempotency_key,
 )
 from order_engine.app.http.schemas import OrderIn
 from order_engine.app.http.strict_body import decode_strict
@@ -63,7 +63,7 @@ def _headers(raw: list[tuple[bytes, bytes]]) -> tuple[bool, str | None]:
         return False, None
     if media.split(b";", 1)[0].strip().lower() != b"application/json":
         return False, None
-    if key is not None and not valid_idempotency_key(key):
+    if key is not None and idempotency_key_problem(key) is not None:  # Litestar's handler words the 400
         return False, None
     return True, key
 

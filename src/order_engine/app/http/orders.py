@@ -58,8 +58,13 @@ OrderIdPath = Annotated[str, PathParameter(description="The order's id (a UUID)"
 ACCEPT_ERROR = "order_engine.accept_error"
 
 
-def valid_idempotency_key(key: str) -> bool:
-    return 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH and "\x00" not in key
+def idempotency_key_problem(key: str) -> str | None:
+    """What is wrong with an Idempotency-Key header's value (the 400's words), or None if it can be used."""
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+        return f"header must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters"
+    if "\x00" in key:
+        return "header must not contain NUL characters"
+    return None
 
 
 def order_request(data: OrderIn, idempotency_key: str | None = None) -> OrderRequest:
@@ -194,10 +199,8 @@ class OrdersController(Controller):
 
         A replay (same Idempotency-Key and body) gets the first response again, with `Idempotent-Replayed: true`.
         """
-        if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
-            raise InvalidOrder(IDEMPOTENCY_HEADER, f"header must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
-        if idempotency_key is not None and "\x00" in idempotency_key:
-            raise InvalidOrder(IDEMPOTENCY_HEADER, "header must not contain NUL characters")
+        if idempotency_key is not None and (problem := idempotency_key_problem(idempotency_key)) is not None:
+            raise InvalidOrder(IDEMPOTENCY_HEADER, problem)
         submission = await services.submit.accept(order_request(data, idempotency_key))
         order = submission.order
         # The status the order was accepted with, so a replay's body is the first answer's.
