@@ -222,7 +222,7 @@ def _cpu_s(pid: int) -> float:
 async def _uneventful(stack: Stack, market: Market, changes: int) -> dict[str, Any]:
     """The watcher's CPU per pool change that crosses nothing: `changes` moves (one change per venue each) in a
     window, net of its CPU over a window as long with nothing happening (lease renewals, status, stream reads,
-    reconciles) just before."""
+    reconciles) right after it."""
     pid = stack.watchers[0].pid
     meter = CpuMeter(process_groups(stack.backing, [stack])).start()  # the machine: what else ran meanwhile
     t0, cpu0 = time.monotonic(), _cpu_s(pid)
