@@ -37,15 +37,21 @@ import redis.asyncio as aioredis
 from bench.ab.sides import ref_side
 from bench.client import HttpClient
 from bench.process_instructions import _control, _dump, available
-from bench.scenarios.resting import PAIRS, VENUES, Market, _best_effective, _body, _indexed, _post_all
+from bench.scenarios.resting import (
+    LOOK_BACK_S,
+    PAIRS,
+    VENUES,
+    Market,
+    _best_effective,
+    _body,
+    _indexed,
+    _post_all,
+    uneventful_moves,
+)
 from bench.stack import ROOT, Backing, EngineCode, Stack
-from order_engine.app.watcher.service import RECONCILE_MARGIN_S, RECONCILE_S
 from order_engine_embedded import plain_url
 
 SETTLE_S = 5.0  # after the last move: the counted watcher has caught up
-# The watcher re-reads the orders rested within its reconcile look-back every RECONCILE_S: until the POSTs are
-# that old, each reconcile fetches all of them, a burst far larger than a change.
-LOOK_BACK_S = RECONCILE_MARGIN_S + 2 * RECONCILE_S
 
 
 async def _rest(stack: Stack, market: Market, n: int) -> int:
@@ -87,17 +93,13 @@ async def side(backing: Backing, log_dir: Path, name: str, resting: int, moves: 
         stack.launcher = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *stack.launcher]
         watcher = await stack.start_watcher(timeout_s=900)
         indexed = await _indexed(redis, stack, conn, timeout_s=900)
-        for i in range(4):  # warm: the first changes' code paths (imports, caches) are not what a change costs
-            await market.move("JUP", "USDC", 1 if i % 2 == 0 else -1)
-            await asyncio.sleep(pace_s)
+        await uneventful_moves(market, 4, pace_s=pace_s)  # warm: a first change's caches are not what one costs
         await asyncio.sleep(max(SETTLE_S, posted_at + LOOK_BACK_S - time.monotonic()))
         window = moves * pace_s + SETTLE_S
         idle_before = await _idle(watcher.pid, out, window)
         _control("-z", watcher.pid)
         zeroed = time.monotonic()
-        for i in range(moves):
-            await market.move("JUP", "USDC", 1 if i % 2 == 0 else -1)
-            await asyncio.sleep(pace_s)
+        await uneventful_moves(market, moves, pace_s=pace_s)
         await asyncio.sleep(SETTLE_S)
         busy = _dump(watcher.pid, out)
         busy_wall = time.monotonic() - zeroed
@@ -131,9 +133,9 @@ async def main(args: argparse.Namespace) -> None:
     if not available():
         sys.exit("valgrind (with callgrind_control) is needed: apt-get install valgrind")
     log_dir = Path(tempfile.mkdtemp(prefix="oe-watcher-instr-"))
-    a_backing_code = ref_side(ROOT, args.a).code
+    a_code = ref_side(ROOT, args.a).code
     backing = Backing.start()
-    sides = {"A": backing.for_code(a_backing_code, "a"), "B": backing.for_code(EngineCode(), "b")}
+    sides = {"A": backing.for_code(a_code, "a"), "B": backing.for_code(EngineCode(), "b")}
     rounds = []
     try:
         for i in range(args.rounds):
@@ -161,7 +163,8 @@ if __name__ == "__main__":
     p.add_argument("--a", required=True, help="the git ref of side A (B is this working tree)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--resting", type=int, default=1_000, help="resting limit orders in the watcher's book")
-    p.add_argument("--moves", type=int, default=100, help="moves per side (two pool changes each)")
+    # Fewer than ~100 moves and the net is within the idle windows' difference (BENCHMARKS.md, fifth round).
+    p.add_argument("--moves", type=int, default=100, help="moves per side (two pool changes each; keep ≥ 100)")
     p.add_argument("--pace-s", type=float, default=0.1, help="seconds between moves")
     p.add_argument("--out", type=Path, help="write the result (JSON) here instead of to stdout")
     asyncio.run(main(p.parse_args()))

@@ -210,6 +210,14 @@ async def run(ctx: Context) -> dict[str, Any]:
     return out
 
 
+async def uneventful_moves(market: Market, n: int, *, pace_s: float) -> None:
+    """`n` moves of JUP/USDC by +1 and −1 bps in turn, `pace_s` apart: they cross nothing (its limits are ≥ 5 %
+    away) and leave the market where it was."""
+    for i in range(n):
+        await market.move("JUP", "USDC", 1 if i % 2 == 0 else -1)
+        await asyncio.sleep(pace_s)
+
+
 def _cpu_s(pid: int) -> float:
     """A process's CPU time to the nanosecond (the scheduler's per-thread run time, summed), where psutil's is in
     10 ms ticks: a few hundred changes at a fraction of a millisecond each are a handful of ticks."""
@@ -226,9 +234,7 @@ async def _uneventful(stack: Stack, market: Market, changes: int) -> dict[str, A
     pid = stack.watchers[0].pid
     meter = CpuMeter(process_groups(stack.backing, [stack])).start()  # the machine: what else ran meanwhile
     t0, cpu0 = time.monotonic(), _cpu_s(pid)
-    for i in range(changes):
-        await market.move("JUP", "USDC", 1 if i % 2 == 0 else -1)
-        await asyncio.sleep(0.01)
+    await uneventful_moves(market, changes, pace_s=0.01)
     await asyncio.sleep(0.5)
     window, busy = time.monotonic() - t0, _cpu_s(pid) - cpu0
     cpu = meter.stop()
